@@ -1,0 +1,252 @@
+/**
+ * One Flotilla server: the state database and its command log, the
+ * controllers that act while this server leads, the kubelet that runs this
+ * node's pods, the balancer, and the admin API. With one server the log
+ * commits locally and this server always leads.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createActor, fromPromise, type Actor } from 'xstate';
+import type pino from 'pino';
+import { NODE_MACHINE_VERSION, nodeMachine } from '../actors/node';
+import { SnapshotStore } from '../actors/snapshots';
+import { ApiServer } from '../api/server';
+import { FlotillaError } from '../errors';
+import { openDatabase, type Database } from '../db/open';
+import { Balancer } from '../lb/balancer';
+import { ROLE_ANNOTATION, newUid } from '../model/names';
+import type { BackoffSettings } from '../actors/pod';
+import type { ContainerRuntime } from '../runtime/container-runtime';
+import { DockerRuntime } from '../runtime/docker-runtime';
+import { LocalCommandLog } from '../store/command-log';
+import { Store, type StoredObject } from '../store/store';
+import { VERSION } from '../version';
+import { DeploymentControllers } from './deployments';
+import { EndpointsPublisher } from './endpoints';
+import { Kubelet } from './kubelet';
+
+/** Everything an agent is configured with. */
+export interface AgentConfig {
+  dataDir: string;
+  name?: string;
+  /** HOST:PORT of the node's network listener; its host is the node's address. */
+  listen?: string;
+  containerLabels?: Record<string, string>;
+  logger: pino.Logger;
+  runtime?: ContainerRuntime;
+  backoff?: BackoffSettings;
+}
+
+/** A running agent. */
+export class Agent {
+  readonly config: AgentConfig;
+  readonly socketPath: string;
+  private db?: Database;
+  private store?: Store;
+  private kubelet?: Kubelet;
+  private controllers?: DeploymentControllers;
+  private endpoints?: EndpointsPublisher;
+  private balancer?: Balancer;
+  private api?: ApiServer;
+  private nodeActor?: Actor<typeof nodeMachine>;
+
+  constructor(config: AgentConfig) {
+    this.config = config;
+    this.socketPath = path.join(config.dataDir, 'flotilla.sock');
+  }
+
+  /** Opens the state, restores the actors and starts serving. */
+  async start(): Promise<void> {
+    const { dataDir, logger } = this.config;
+    fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const db = (this.db = openDatabase(path.join(dataDir, 'state.db')));
+    const store = (this.store = new Store(db));
+    const log = new LocalCommandLog(store);
+    const snapshots = new SnapshotStore(db);
+    const identity = this.identity(store);
+    const address = this.nodeAddress();
+    const nodeLogger = logger.child({ nodeId: identity.nodeName });
+
+    const runtime = this.config.runtime ?? new DockerRuntime({ logger: nodeLogger });
+    const balancer = (this.balancer = new Balancer({ logger: nodeLogger }));
+    const endpoints = (this.endpoints = new EndpointsPublisher({
+      store,
+      balancer,
+      logger: nodeLogger.child({ component: 'endpoints' }),
+      listenHost: this.balancerHost(),
+    }));
+    this.kubelet = new Kubelet({
+      store,
+      log,
+      snapshots,
+      runtime,
+      logger: nodeLogger.child({ component: 'kubelet' }),
+      clusterId: identity.clusterId,
+      nodeName: identity.nodeName,
+      nodeAddress: address,
+      extraLabels: this.config.containerLabels,
+      backoff: this.config.backoff,
+      drain: async (ctx) => {
+        await endpoints.flush();
+        await balancer.waitIdle(ctx.pod.name, ctx.pod.terminationGracePeriodSeconds * 1000);
+      },
+    });
+    this.controllers = new DeploymentControllers({
+      store,
+      log,
+      snapshots,
+      logger: nodeLogger.child({ component: 'controller' }),
+    });
+
+    await this.startNodeActor(identity.nodeName, address, log, snapshots);
+    await endpoints.start();
+    await this.kubelet.start();
+    this.controllers.start();
+
+    this.api = new ApiServer({
+      store,
+      log,
+      logger: nodeLogger.child({ component: 'api' }),
+      decorateNode: (node) => withRole(node, 'leader'),
+    });
+    await this.api.listenUnix(this.socketPath);
+    nodeLogger.info(
+      { socket: this.socketPath, clusterId: identity.clusterId, address, version: VERSION },
+      'agent ready',
+    );
+  }
+
+  /** Stops serving; containers keep running for the next start to adopt. */
+  async stop(): Promise<void> {
+    await this.api?.close();
+    this.controllers?.stop();
+    this.kubelet?.stop();
+    this.endpoints?.stop();
+    this.nodeActor?.stop();
+    await this.balancer?.close();
+    this.db?.close();
+  }
+
+  /** Cluster id and node name, fixed when the data directory is first used. */
+  private identity(store: Store): { clusterId: string; nodeName: string } {
+    let clusterId = store.getMeta('cluster_id');
+    let nodeName = store.getMeta('node_name');
+    const wanted = this.config.name;
+    if (nodeName && wanted && wanted !== nodeName) {
+      throw new AgentConfigError(
+        `${this.config.dataDir} belongs to node "${nodeName}"; start it with --name ${nodeName} ` +
+          'or use another --data-dir',
+      );
+    }
+    if (!clusterId || !nodeName) {
+      clusterId = clusterId ?? newUid();
+      nodeName = nodeName ?? wanted ?? os.hostname().toLowerCase();
+      store.db.transaction(() => {
+        store.setMeta('cluster_id', clusterId as string);
+        store.setMeta('node_name', nodeName as string);
+      })();
+    }
+    return { clusterId, nodeName };
+  }
+
+  private nodeAddress(): string {
+    const host = this.config.listen ? splitHostPort(this.config.listen).host : '';
+    return host && host !== '0.0.0.0' ? host : '127.0.0.1';
+  }
+
+  private balancerHost(): string {
+    return this.config.listen ? splitHostPort(this.config.listen).host || '0.0.0.0' : '0.0.0.0';
+  }
+
+  private async startNodeActor(
+    name: string,
+    address: string,
+    log: LocalCommandLog,
+    snapshots: SnapshotStore,
+  ): Promise<void> {
+    const machine = nodeMachine.provide({
+      actors: {
+        register: fromPromise(async ({ input }: { input: { name: string; ready: boolean; reason?: string } }) => {
+          await log.propose({
+            op: 'registerNode',
+            node: selfNode(input.name, address, input.ready, input.reason),
+            uid: newUid(),
+            now: new Date().toISOString(),
+          });
+        }),
+      },
+    });
+    const id = `node/${name}`;
+    const snapshot = snapshots.load(id, 'node', NODE_MACHINE_VERSION);
+    const actor = createActor(machine, { input: { name }, ...(snapshot ? { snapshot: snapshot as never } : {}) });
+    actor.subscribe(() => snapshots.save(id, 'node', NODE_MACHINE_VERSION, actor.getPersistedSnapshot()));
+    actor.start();
+    // After a restart the node registers again: capacity or address may differ.
+    if (actor.getSnapshot().matches('ready')) actor.send({ type: 'REFRESH' });
+    this.nodeActor = actor;
+    await new Promise<void>((resolve) => {
+      const sub = actor.subscribe((s) => {
+        if (s.matches('ready')) {
+          sub.unsubscribe();
+          resolve();
+        }
+      });
+      if (actor.getSnapshot().matches('ready')) resolve();
+    });
+  }
+}
+
+/** Returned for a configuration that cannot work (a data dir of another node). */
+export class AgentConfigError extends FlotillaError {
+  constructor(message: string) {
+    super('AgentConfigInvalid', message, 400);
+  }
+}
+
+function selfNode(name: string, address: string, ready: boolean, reason?: string) {
+  const cpus = String(os.cpus().length);
+  const memory = `${Math.floor(os.totalmem() / 1024)}Ki`;
+  return {
+    metadata: {
+      name,
+      labels: {
+        'kubernetes.io/hostname': name,
+        'kubernetes.io/os': process.platform,
+        'kubernetes.io/arch': process.arch === 'x64' ? 'amd64' : process.arch,
+      },
+      uid: '',
+      resourceVersion: '',
+      creationTimestamp: '',
+    },
+    status: {
+      conditions: [
+        {
+          type: 'Ready',
+          status: ready ? ('True' as const) : ('False' as const),
+          reason: ready ? 'FlotillaReady' : 'NodeStatusUnknown',
+          message: ready ? 'flotilla agent is ready' : reason ?? 'node stopped reporting',
+        },
+      ],
+      addresses: [
+        { type: 'InternalIP', address },
+        { type: 'Hostname', address: name },
+      ],
+      capacity: { cpu: cpus, memory, pods: '110' },
+      allocatable: { cpu: cpus, memory, pods: '110' },
+      nodeInfo: { kubeletVersion: `v${VERSION}`, containerRuntimeVersion: 'docker', osImage: os.type() },
+    },
+  };
+}
+
+function withRole(node: StoredObject, role: string): StoredObject {
+  const metadata = node.metadata as StoredObject['metadata'] & { annotations?: Record<string, string> };
+  return { ...node, metadata: { ...metadata, annotations: { ...(metadata.annotations ?? {}), [ROLE_ANNOTATION]: role } } };
+}
+
+/** Splits "host:port" or "[v6]:port". */
+export function splitHostPort(text: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(text);
+  if (!m) return { host: text, port: 0 };
+  return { host: m[1], port: Number(m[2]) };
+}

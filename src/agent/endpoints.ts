@@ -1,0 +1,182 @@
+/**
+ * Computes, from the store, what every Service should serve on this node —
+ * its listeners and its endpoints — and hands it to the balancer. Runs on
+ * every node, leader or not. Changes are coalesced: while one sync runs, any
+ * number of store changes lead to exactly one more.
+ */
+import type pino from 'pino';
+import type { Service, ServicePort } from '../manifest/types';
+import { matchesMap } from '../model/labels';
+import type { Pod } from '../model/types';
+import type { BalancedPort, BalancedService, Endpoint, SyncReport } from '../lb/types';
+import type { Change, Store } from '../store/store';
+import { isPodReady } from './pod-status';
+
+/** The part of the balancer this publisher drives. */
+export interface BalancerPort {
+  sync(services: BalancedService[]): Promise<SyncReport>;
+}
+
+/** Options of the publisher. */
+export interface EndpointsOptions {
+  store: Store;
+  balancer: BalancerPort;
+  logger: pino.Logger;
+  /** Address the balancer listens on for NodePorts and LoadBalancer ports. */
+  listenHost: string;
+  /** How often to retry listeners that failed to bind. */
+  retryMs?: number;
+}
+
+/** Keeps the balancer in step with Services and ready pods. */
+export class EndpointsPublisher {
+  private readonly opts: EndpointsOptions;
+  private syncing?: Promise<void>;
+  private again = false;
+  private retryTimer?: NodeJS.Timeout;
+  private lastFailures = '';
+  private generation = 0;
+  private synced = 0;
+
+  constructor(opts: EndpointsOptions) {
+    this.opts = opts;
+  }
+
+  start(): Promise<void> {
+    this.opts.store.on('change', this.onChange);
+    return this.requestSync();
+  }
+
+  stop(): void {
+    this.opts.store.off('change', this.onChange);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+  }
+
+  private readonly onChange = (changes: Change[]): void => {
+    if (changes.some((c) => c.kind === 'Service' || c.kind === 'Pod')) void this.requestSync();
+  };
+
+  /** Resolves once the balancer has seen every store change made before the call. */
+  async flush(): Promise<void> {
+    const wanted = ++this.generation;
+    await this.requestSync();
+    while (this.synced < wanted) await this.requestSync();
+  }
+
+  private requestSync(): Promise<void> {
+    if (this.syncing) {
+      this.again = true;
+      return this.syncing;
+    }
+    this.syncing = this.runSyncs().finally(() => {
+      this.syncing = undefined;
+    });
+    return this.syncing;
+  }
+
+  private async runSyncs(): Promise<void> {
+    do {
+      this.again = false;
+      const generation = this.generation;
+      const services = desiredServices(this.opts.store, this.opts.listenHost);
+      try {
+        const report = await this.opts.balancer.sync(services);
+        this.noteFailures(report);
+      } catch (err) {
+        this.opts.logger.error({ err }, 'balancer sync failed');
+      }
+      this.synced = Math.max(this.synced, generation);
+    } while (this.again);
+  }
+
+  private noteFailures(report: SyncReport): void {
+    const text = report.failed.map((f) => `${f.key}:${f.host}:${f.port}:${f.code}`).join(',');
+    if (text && text !== this.lastFailures) {
+      for (const f of report.failed) {
+        this.opts.logger.warn(
+          { service: f.key, host: f.host, port: f.port, code: f.code },
+          'cannot listen for service; retrying',
+        );
+      }
+    }
+    this.lastFailures = text;
+    if (report.failed.length > 0 && !this.retryTimer) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        void this.requestSync();
+      }, this.opts.retryMs ?? 5000);
+      this.retryTimer.unref();
+    }
+  }
+}
+
+/** What every Service should serve on a node listening on `host`. */
+export function desiredServices(store: Store, host: string): BalancedService[] {
+  const pods = store.list<Pod>('Pod');
+  return store.list<Service>('Service').map((svc) => balancedService(svc, pods, host));
+}
+
+function balancedService(svc: Service, pods: Pod[], host: string): BalancedService {
+  const selected = pods.filter((p) => matchesMap(svc.spec.selector, p.metadata.labels));
+  const affinity =
+    svc.spec.sessionAffinity === 'ClientIP'
+      ? {
+          type: 'ClientIP' as const,
+          timeoutSeconds: svc.spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? 10800,
+        }
+      : undefined;
+  return {
+    key: `default/${svc.metadata.name}`,
+    ports: svc.spec.ports.map((port) => balancedPort(svc, port, selected, host)),
+    ...(affinity ? { affinity } : {}),
+  };
+}
+
+function balancedPort(svc: Service, port: ServicePort, pods: Pod[], host: string): BalancedPort {
+  const listen = [];
+  if (port.nodePort) listen.push({ host, port: port.nodePort });
+  if (svc.spec.type === 'LoadBalancer') listen.push({ host, port: port.port });
+  return {
+    name: port.name ?? '',
+    mode: isHttpPort(port) ? 'http' : 'tcp',
+    listen,
+    endpoints: pods.flatMap((pod) => endpointOf(pod, port)),
+  };
+}
+
+/** Ports named http or http-*, or with appProtocol http, get the HTTP proxy. */
+export function isHttpPort(port: ServicePort): boolean {
+  const name = port.name ?? '';
+  return name === 'http' || name.startsWith('http-') || port.appProtocol === 'http';
+}
+
+function endpointOf(pod: Pod, port: ServicePort): Endpoint[] {
+  const terminating = Boolean(pod.metadata.deletionTimestamp);
+  if (!pod.status.podIP || !pod.spec.nodeName) return [];
+  if (!terminating && !isPodReady(pod.status)) return [];
+  const target = resolveTargetPort(pod, port.targetPort ?? port.port);
+  if (target === undefined) return [];
+  return [
+    {
+      id: pod.metadata.name,
+      host: pod.status.podIP,
+      port: target,
+      nodeName: pod.spec.nodeName,
+      ...(terminating ? { terminating: true } : {}),
+    },
+  ];
+}
+
+/**
+ * A numeric targetPort is used as it is, whether or not the container
+ * declares it (Kubernetes treats containerPort as informational); a named
+ * one is looked up among the container's port names.
+ */
+export function resolveTargetPort(pod: Pod, target: number | string): number | undefined {
+  if (typeof target === 'number') return target;
+  for (const c of pod.spec.containers) {
+    const match = c.ports?.find((p) => p.name === target);
+    if (match) return match.containerPort;
+  }
+  return undefined;
+}

@@ -1,0 +1,55 @@
+import { InvalidError } from '../errors';
+import { parseLabelPairs } from './selector';
+
+/** What `runAgent` in src/agent/run.ts accepts. */
+export interface AgentOptions {
+  dataDir: string;
+  name?: string;
+  listen?: string;
+  join?: string;
+  token?: string;
+  logLevel?: string;
+  containerLabels?: Record<string, string>;
+}
+
+/** The agent command's flags as commander hands them over. */
+export interface AgentFlags {
+  name?: string;
+  listen?: string;
+  join?: string;
+  token?: string;
+  logLevel?: string;
+  containerLabel?: string[];
+}
+
+/** Turns the command line into the agent's options, checking what can be checked early. */
+export function agentOptions(dataDir: string, flags: AgentFlags): AgentOptions {
+  for (const [flag, value] of [
+    ['--listen', flags.listen],
+    ['--join', flags.join],
+  ] as const) {
+    if (value !== undefined && !/^[^\s:]*:\d{1,5}$/.test(value) && !/^\[.+\]:\d{1,5}$/.test(value)) {
+      throw new InvalidError(`expected ${flag} as HOST:PORT, got "${value}"`);
+    }
+  }
+  const containerLabels: Record<string, string> = {};
+  for (const text of flags.containerLabel ?? []) {
+    Object.assign(containerLabels, parseLabelPairs(text, '--container-label'));
+  }
+  return {
+    dataDir,
+    name: flags.name,
+    listen: flags.listen,
+    join: flags.join,
+    token: flags.token,
+    logLevel: flags.logLevel,
+    containerLabels,
+  };
+}
+
+/** Runs `flotilla agent`: loads the agent only now, since it is the heaviest module. */
+export async function runAgentCommand(dataDir: string, flags: AgentFlags): Promise<void> {
+  const options = agentOptions(dataDir, flags);
+  const agent = require('../agent/run') as { runAgent(opts: AgentOptions): Promise<void> };
+  await agent.runAgent(options);
+}

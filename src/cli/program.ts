@@ -1,0 +1,205 @@
+import { Command, Option } from 'commander';
+import type { ApiClient } from '../api/client';
+import type { GlobalOptions, Output } from './context';
+
+// Only commander is loaded up front. Each action imports its own module, so
+// `flotilla version --client` and `--help` stay as fast as node itself.
+
+type ClientAction = (client: ApiClient, output: Output) => Promise<void>;
+
+async function withClient(cmd: Command, action: ClientAction): Promise<void> {
+  const ctx = await import('./context');
+  await action(ctx.createClient(globalsOf(cmd)), ctx.processOutput);
+}
+
+function globalsOf(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals<GlobalOptions>();
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** The data directory when neither --data-dir nor FLOTILLA_DATA_DIR is given. */
+export const DEFAULT_DATA_DIR = '/var/lib/flotilla';
+
+const KINDS_HELP = 'KIND is nodes (no), pods (po), deployments (deploy) or services (svc)';
+
+/** Builds the `flotilla` command line with every subcommand. */
+export function buildProgram(): Command {
+  const program = new Command('flotilla')
+    .description('A container orchestrator for small fleets')
+    .addOption(
+      new Option('--data-dir <dir>', "the agent's data directory; its socket is DIR/flotilla.sock")
+        .env('FLOTILLA_DATA_DIR')
+        .default(DEFAULT_DATA_DIR),
+    )
+    .option('--debug', 'print stack traces of unexpected errors (also FLOTILLA_DEBUG=1)')
+    .showHelpAfterError('(add --help for usage)')
+    .configureHelp({ sortSubcommands: false });
+
+  addAgent(program);
+  addApply(program);
+  addGet(program);
+  addDescribe(program);
+  addDelete(program);
+  addRun(program);
+  addScale(program);
+  addSet(program);
+  addEdit(program);
+  addVersion(program);
+  return program;
+}
+
+function addAgent(program: Command): void {
+  program
+    .command('agent')
+    .description('run this server as a member of the cluster')
+    .option('--name <name>', "this node's name (default: the host name)")
+    .option('--listen <host:port>', 'address for cluster traffic')
+    .option('--join <host:port>', 'address of a member of the cluster to join')
+    .option('--token <token>', 'the shared secret of the cluster')
+    .option('--log-level <level>', 'trace, debug, info, warn or error')
+    .option('--container-label <k=v>', 'label for every container (repeatable)', collect)
+    .action(async (flags, cmd: Command) => {
+      const { runAgentCommand } = await import('./agent');
+      await runAgentCommand(globalsOf(cmd).dataDir, flags);
+    });
+}
+
+function addApply(program: Command): void {
+  program
+    .command('apply')
+    .description('create or update objects from manifest files')
+    .requiredOption('-f, --filename <path>', 'file, directory or - for stdin (repeatable)', collect)
+    .option('-R, --recursive', 'also read manifests in subdirectories')
+    .action((opts, cmd: Command) =>
+      withClient(cmd, async (client, output) => {
+        const { runApply } = await import('./apply');
+        await runApply(client, opts, output);
+      }),
+    );
+}
+
+function addGet(program: Command): void {
+  program
+    .command('get')
+    .description(`list objects or show some; ${KINDS_HELP}`)
+    .argument('<kind>', 'KIND, KIND,KIND or KIND/NAME')
+    .argument('[names...]', 'names of objects to show')
+    .option('-o, --output <format>', 'wide, json, yaml or name')
+    .option('-l, --selector <selector>', 'only objects with these labels: k=v,k2!=v2')
+    .action((kind: string, names: string[], opts, cmd: Command) =>
+      withClient(cmd, async (client, output) => {
+        const { runGet } = await import('./get');
+        await runGet(client, [kind, ...names], opts, output);
+      }),
+    );
+}
+
+function addDescribe(program: Command): void {
+  program
+    .command('describe')
+    .description(`show an object in detail; ${KINDS_HELP}`)
+    .argument('<kind>', 'KIND or KIND/NAME')
+    .argument('[name]', 'name of the object')
+    .action((kind: string, name: string | undefined, _opts, cmd: Command) =>
+      withClient(cmd, async (client, output) => {
+        const { runDescribe } = await import('./describe');
+        await runDescribe(client, name === undefined ? [kind] : [kind, name], output);
+      }),
+    );
+}
+
+function addDelete(program: Command): void {
+  program
+    .command('delete')
+    .description('delete deployments or services, by name or by manifest')
+    .argument('[objects...]', 'KIND NAME..., or KIND/NAME...')
+    .option('-f, --filename <path>', 'delete the objects these manifests name', collect)
+    .option('-R, --recursive', 'also read manifests in subdirectories')
+    .option('--ignore-not-found', 'succeed when an object does not exist')
+    .action((words: string[], opts, cmd: Command) =>
+      withClient(cmd, async (client, output) => {
+        const { runDelete } = await import('./delete');
+        await runDelete(client, words, opts, output);
+      }),
+    );
+}
+
+function addRun(program: Command): void {
+  program
+    .command('run')
+    .description('create a deployment of one container')
+    .argument('<name>', 'name of the deployment and its container')
+    .requiredOption('--image <image>', 'container image')
+    .option('--port <port>', 'port the container listens on')
+    .option('--replicas <n>', 'number of replicas', '1')
+    .option('--labels <k=v,...>', 'labels besides app=NAME')
+    .action((name: string, opts, cmd: Command) =>
+      withClient(cmd, async (client, output) => {
+        const { runRun } = await import('./run');
+        await runRun(client, name, opts, output);
+      }),
+    );
+}
+
+function addScale(program: Command): void {
+  program
+    .command('scale')
+    .description('set the number of replicas of a deployment')
+    .argument('<objects...>', 'deployment NAME or deployment/NAME')
+    .requiredOption('--replicas <n>', 'the new number of replicas')
+    .action((words: string[], opts, cmd: Command) =>
+      withClient(cmd, async (client, output) => {
+        const { runScale } = await import('./scale');
+        await runScale(client, words, opts, output);
+      }),
+    );
+}
+
+function addSet(program: Command): void {
+  const set = program.command('set').description('change one field of an object');
+  set
+    .command('image')
+    .description("change containers' images, which starts a rollout")
+    .argument('<args...>', 'deployment/NAME CONTAINER=IMAGE... (* for every container)')
+    .action((words: string[], _opts, cmd: Command) =>
+      withClient(cmd, async (client, output) => {
+        const { runSetImage } = await import('./set-image');
+        await runSetImage(client, words, output);
+      }),
+    );
+}
+
+function addEdit(program: Command): void {
+  program
+    .command('edit')
+    .description('edit a deployment or service in $EDITOR and save it')
+    .argument('<objects...>', 'KIND NAME or KIND/NAME')
+    .action((words: string[], _opts, cmd: Command) =>
+      withClient(cmd, async (client, output) => {
+        const { runEdit } = await import('./edit');
+        await runEdit(client, words, output);
+      }),
+    );
+}
+
+function addVersion(program: Command): void {
+  program
+    .command('version')
+    .description("print the client's and the server's versions")
+    .option('--client', "print only the client's version")
+    .action(async (opts: { client?: boolean }, cmd: Command) => {
+      const { runVersion } = await import('./version-command');
+      const write: Output = {
+        out: (text) => void process.stdout.write(text),
+        err: (text) => void process.stderr.write(text),
+      };
+      const client = () => {
+        const ctx = require('./context') as typeof import('./context');
+        return ctx.createClient(globalsOf(cmd));
+      };
+      await runVersion(client, opts, write);
+    });
+}

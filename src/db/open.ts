@@ -1,0 +1,65 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type BetterSqlite3 from 'better-sqlite3';
+import { FlotillaError } from '../errors';
+import { MIGRATIONS } from './migrations';
+import { betterSqliteNativeBinding } from './native-binding';
+
+/** An open better-sqlite3 handle. */
+export type Database = BetterSqlite3.Database;
+
+/** Returned when the state database cannot be opened or is damaged. */
+export class DatabaseError extends FlotillaError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DatabaseUnusable', message, 500, options);
+  }
+}
+
+/**
+ * Opens (creating if needed) the agent's state database and brings its schema
+ * up to date. WAL lets readers run beside the single writer; synchronous=FULL
+ * makes every commit durable before it returns, which is what lets the agent
+ * acknowledge a change the moment its transaction commits.
+ */
+export function openDatabase(file: string): Database {
+  // Loaded here, not at the top, so that CLI commands that never touch the
+  // database do not pay for the native addon.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const Sqlite = require('better-sqlite3') as typeof BetterSqlite3;
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+
+  let db: Database;
+  try {
+    db = new Sqlite(file, { nativeBinding: betterSqliteNativeBinding() });
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+  } catch (err) {
+    throw new DatabaseError(`cannot open state database ${file}: ${errorText(err)}`, {
+      cause: err,
+    });
+  }
+  migrate(db, file);
+  return db;
+}
+
+function migrate(db: Database, file: string): void {
+  const applied = db.pragma('user_version', { simple: true }) as number;
+  if (applied > MIGRATIONS.length) {
+    throw new DatabaseError(
+      `${file} was written by a newer Flotilla (schema ${applied}, this one knows ` +
+        `${MIGRATIONS.length}); run the newer binary`,
+    );
+  }
+  for (let i = applied; i < MIGRATIONS.length; i++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[i]);
+      db.pragma(`user_version = ${i + 1}`);
+    })();
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,2 @@
+export { Balancer, type BalancerOptions } from './balancer';
+export * from './types';

@@ -1,0 +1,96 @@
+import net, { type Socket } from 'node:net';
+import { normalizeAddress } from './forwarding-headers';
+import type { ListenerState, PortRoute } from './port-route';
+import { isConnectFailure, limitConnect, tunnel, type CodedError } from './socket-pipes';
+import type { Endpoint } from './types';
+
+/** Creates the byte-pipe server for one `tcp` listener. */
+export function createTcpServer(listener: ListenerState): net.Server {
+  // Paused until the backend accepts, so early client bytes wait in the
+  // kernel and a retry on another endpoint loses nothing.
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
+  server.on('connection', (socket: Socket) => new TcpPipe(listener, socket).start());
+  return server;
+}
+
+/** One client connection piped to one endpoint, retried once on refusal. */
+class TcpPipe {
+  private readonly route: PortRoute;
+  private readonly peer: string;
+  private retried = false;
+
+  constructor(
+    private readonly listener: ListenerState,
+    private readonly socket: Socket,
+  ) {
+    this.route = listener.route;
+    this.peer = normalizeAddress(socket.remoteAddress);
+  }
+
+  start(): void {
+    const metrics = this.route.service.metrics;
+    metrics.countRequest();
+    this.socket.once('close', metrics.openConnection());
+    this.socket.on('error', () => this.socket.destroy());
+
+    const endpoint = this.route.pick(this.peer);
+    if (!endpoint) {
+      this.refuse();
+      return;
+    }
+    this.connect(endpoint);
+  }
+
+  private connect(endpoint: Endpoint): void {
+    const release = this.route.shared.inflight.begin(endpoint.id);
+    const up = net.connect({ host: endpoint.host, port: endpoint.port, allowHalfOpen: true });
+    up.once('close', release);
+    limitConnect(up, this.route.shared.timeouts.connectMs, (err) => up.destroy(err));
+
+    const abandon = (): void => {
+      up.destroy();
+    };
+    const failed = (err: CodedError): void => {
+      this.socket.off('close', abandon);
+      this.fail(endpoint, err);
+    };
+    this.socket.once('close', abandon);
+    up.once('error', failed);
+    up.once('connect', () => {
+      this.socket.off('close', abandon);
+      up.off('error', failed);
+      this.open(endpoint, up);
+    });
+  }
+
+  private open(endpoint: Endpoint, up: Socket): void {
+    this.route.reportHealthy(endpoint);
+    const sockets = this.listener.sockets;
+    sockets.add(this.socket).add(up);
+    tunnel(this.socket, up, () => {
+      sockets.delete(this.socket);
+      sockets.delete(up);
+    });
+  }
+
+  private fail(endpoint: Endpoint, err: CodedError): void {
+    if (this.socket.destroyed) return;
+    const refused = isConnectFailure(err);
+    this.route.reportFailure(endpoint, err, refused);
+    if (refused && !this.retried) {
+      this.retried = true;
+      const other = this.route.pick(this.peer, endpoint);
+      if (other) {
+        this.connect(other);
+        return;
+      }
+    }
+    this.refuse();
+  }
+
+  /** No endpoint can take the connection: accept it and close at once. */
+  private refuse(): void {
+    this.route.service.metrics.countError();
+    this.socket.destroy();
+  }
+}

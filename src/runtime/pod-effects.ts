@@ -1,0 +1,146 @@
+/**
+ * The side effects of the pod machine, done against a ContainerRuntime. Each
+ * one is idempotent: a restored pod actor re-runs the effect of the state it
+ * was saved in, so creating looks for the container it may already have made.
+ */
+import { fromPromise } from 'xstate';
+import { podMachine, type ContainerCheck, type PodContext, type StartedContainer } from '../actors/pod';
+import { RuntimeError } from '../errors';
+import type { ContainerCreateSpec, ContainerRuntime } from './container-runtime';
+import { buildContainerLabels, hashContainerSpec } from './labels';
+
+/** What the effects need besides the runtime. */
+export interface PodEffectsOptions {
+  runtime: ContainerRuntime;
+  clusterId: string;
+  nodeName: string;
+  /** Extra labels on every container (tests mark their runs this way). */
+  extraLabels?: Record<string, string>;
+  /** Environment for every container (Service variables, for example). */
+  environmentFor?: (ctx: PodContext) => string[];
+  /** Resolves once no balancer sends new traffic to the pod and in-flight work ended. */
+  drain: (ctx: PodContext) => Promise<void>;
+}
+
+/** The Docker container name of attempt `restartCount` of a pod. */
+export function containerName(ctx: PodContext): string {
+  return `flotilla_${ctx.pod.name}_${ctx.pod.uid.slice(0, 8)}_${ctx.restartCount}`;
+}
+
+/** The pod machine wired to a real runtime. */
+export function providePodEffects(opts: PodEffectsOptions) {
+  const { runtime } = opts;
+  type In = { context: PodContext };
+  return podMachine.provide({
+    actors: {
+      ensureImage: fromPromise<{ imageId?: string }, In>(async ({ input }) => {
+        await ensureImage(runtime, input.context.container.image, input.context.container.imagePullPolicy);
+        return {};
+      }),
+      createContainer: fromPromise<StartedContainer, In>(({ input }) =>
+        createContainer(opts, input.context),
+      ),
+      startContainer: fromPromise<StartedContainer, In>(({ input }) =>
+        startContainer(runtime, input.context),
+      ),
+      checkContainer: fromPromise<ContainerCheck, In>(({ input }) =>
+        checkContainer(runtime, input.context),
+      ),
+      removeContainer: fromPromise<void, In>(async ({ input }) => {
+        if (input.context.containerId) await runtime.removeContainer(input.context.containerId);
+      }),
+      drain: fromPromise<void, In>(({ input }) => opts.drain(input.context)),
+      stopContainer: fromPromise<void, In>(async ({ input }) => {
+        const ctx = input.context;
+        if (ctx.containerId) {
+          await runtime.stopContainer(ctx.containerId, ctx.pod.terminationGracePeriodSeconds);
+        }
+      }),
+    },
+  });
+}
+
+async function ensureImage(runtime: ContainerRuntime, image: string, policy: string) {
+  if (policy === 'Always') return runtime.pullImage(image);
+  if (await runtime.hasImage(image)) return;
+  if (policy === 'Never') {
+    throw new RuntimeError(
+      'ErrImageNeverPull',
+      `image "${image}" is not present and imagePullPolicy is Never`,
+    );
+  }
+  await runtime.pullImage(image);
+}
+
+async function createContainer(opts: PodEffectsOptions, ctx: PodContext): Promise<StartedContainer> {
+  const name = containerName(ctx);
+  const existing = await opts.runtime.inspectContainer(name);
+  if (existing) return { containerId: existing.id, imageId: existing.imageId };
+
+  const c = ctx.container;
+  const spec: ContainerCreateSpec = {
+    name,
+    image: c.image,
+    labels: {
+      ...(opts.extraLabels ?? {}),
+      ...buildContainerLabels({
+        clusterId: opts.clusterId,
+        nodeName: opts.nodeName,
+        podName: ctx.pod.name,
+        podUid: ctx.pod.uid,
+        namespace: 'default',
+        deployment: ctx.pod.deployment,
+        containerName: c.name,
+        specHash: hashContainerSpec(c),
+      }),
+    },
+    env: [...(opts.environmentFor?.(ctx) ?? []), ...(c.env ?? []).map((e) => `${e.name}=${e.value}`)],
+    command: c.command,
+    args: c.args,
+    workingDir: c.workingDir,
+    hostname: ctx.pod.name.slice(0, 63),
+    memoryBytes: parseMemory(c.resources?.limits?.memory),
+    nanoCpus: parseCpu(c.resources?.limits?.cpu),
+  };
+  const id = await opts.runtime.createContainer(spec);
+  return { containerId: id };
+}
+
+async function startContainer(runtime: ContainerRuntime, ctx: PodContext): Promise<StartedContainer> {
+  const id = ctx.containerId as string;
+  await runtime.startContainer(id);
+  const info = await runtime.inspectContainer(id);
+  if (!info) throw new RuntimeError('RunContainerError', `container ${id} vanished after start`);
+  return { containerId: id, imageId: info.imageId, ip: info.ipAddress, startedAt: info.startedAt };
+}
+
+async function checkContainer(runtime: ContainerRuntime, ctx: PodContext): Promise<ContainerCheck> {
+  if (!ctx.containerId) return { running: false };
+  const info = await runtime.inspectContainer(ctx.containerId);
+  if (!info) return { running: false, exitCode: 137 };
+  return {
+    running: info.state === 'running' || info.state === 'restarting' || info.state === 'paused',
+    exitCode: info.exitCode,
+    finishedAt: info.finishedAt,
+    ip: info.ipAddress,
+  };
+}
+
+const MEMORY_UNITS: Record<string, number> = {
+  '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4,
+};
+
+/** Bytes of a Kubernetes memory quantity ("128Mi", "1G"), undefined when absent. */
+export function parseMemory(quantity: string | undefined): number | undefined {
+  if (!quantity) return undefined;
+  const m = /^(\d+(?:\.\d+)?)([kMGT]i?|)$/.exec(quantity);
+  if (!m || MEMORY_UNITS[m[2]] === undefined) return undefined;
+  return Math.round(Number(m[1]) * MEMORY_UNITS[m[2]]);
+}
+
+/** Billionths of a CPU of a Kubernetes CPU quantity ("500m", "2"). */
+export function parseCpu(quantity: string | undefined): number | undefined {
+  if (!quantity) return undefined;
+  const milli = quantity.endsWith('m') ? Number(quantity.slice(0, -1)) : Number(quantity) * 1000;
+  return Number.isFinite(milli) ? Math.round(milli * 1e6) : undefined;
+}
