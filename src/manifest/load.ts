@@ -121,13 +121,22 @@ function readDocument(
   }
   if (document.contents === null) return;
   checkKeys(document, file, at);
-  const value: unknown = document.toJS({ maxAliasCount: 100 });
+  const line = at(document.contents.range[0]).line;
+  const value = toPlainValue(document, { file, line });
   if (value === null || value === undefined) return;
 
   const locate = (fieldPath: (string | number)[]) => locateNode(document, fieldPath, at);
-  const line = at(document.contents.range[0]).line;
   if (isListObject(value)) readList(value, file, locate, loaded);
   else addObject(value, file, line, locate, loaded);
+}
+
+function toPlainValue(document: Document.Parsed, position: { file: string; line: number }) {
+  try {
+    // The alias limit stops a few lines of YAML from expanding into gigabytes.
+    return document.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (err) {
+    throw new ManifestError(`YAML error: ${(err as Error).message}`, position);
+  }
 }
 
 function addObject(

@@ -32,7 +32,13 @@ export function validateManifest(value: unknown, ctx: ValidationContext): Valida
   if (!isPlainObject(value)) c.fail([], `expected object, got ${describe(value)}`);
   const kind = readKind(c, value);
   const object = kind === 'Deployment' ? readDeployment(c, value) : readService(c, value);
-  return { object, warnings: c.warnings };
+  return { object, warnings: sortByPosition(c.warnings) };
+}
+
+// Fields are visited in schema order; users read a file top to bottom.
+function sortByPosition(warnings: ManifestWarning[]): ManifestWarning[] {
+  const key = (w: ManifestWarning) => (w.line ?? 0) * 1e6 + (w.column ?? 0);
+  return [...warnings].sort((a, b) => key(a) - key(b));
 }
 
 function readKind(c: Checker, value: Record<string, unknown>): 'Deployment' | 'Service' {

@@ -348,7 +348,7 @@ export class RaftNode {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (!this.isVoter() || this.electionElapsed < this.randomizedTimeout) return;
+    if (!this.isPromotable() || this.electionElapsed < this.randomizedTimeout) return;
     this.electionElapsed = 0;
     this.campaign('preVote');
   }
@@ -564,9 +564,6 @@ export class RaftNode {
       case 'snapshot':
         this.heardFromLeader(m.from);
         return this.handleSnapshot(m);
-      case 'readIndex':
-        if (this.leaderId !== '') this.send({ ...m, from: this.id, to: this.leaderId });
-        return;
       case 'readIndexResp':
         this.readStates.push({ context: m.context, index: m.index });
         return;
@@ -824,6 +821,17 @@ export class RaftNode {
 
   private isVoter(): boolean {
     return this.config.voters.includes(this.id);
+  }
+
+  /**
+   * A server may campaign while it votes in its latest configuration, or while
+   * an uncommitted change removed it: then it is the removed leader or a peer
+   * that must finish committing the change, counting only the new voters.
+   */
+  private isPromotable(): boolean {
+    if (this.isVoter()) return true;
+    if (this.configIndex <= this.log.commit) return false;
+    return this.configAt(this.configIndex - 1).voters.includes(this.id);
   }
 
   private heardWithin(id: string, ticks: number): boolean {

@@ -50,6 +50,8 @@ export class SafetyChecker {
   private readonly applied: ({ key: string; digest: number } | undefined)[] = [];
   /** The highest index any leader has committed. */
   maxCommitted = 0;
+  /** The data of every committed command, for liveness checks. */
+  readonly committedData = new Set<string>();
 
   /** Election safety: at most one leader per term. */
   onLeader(id: string, term: number, core: RaftNode): void {
@@ -104,6 +106,7 @@ export class SafetyChecker {
         throw new SafetyViolation('state machine safety', detail);
       }
       if (!rec) this.committed[e.index] = { term: e.term, key, commitTerm };
+      if (e.type === 'normal') this.committedData.add(decoder.decode(e.data));
       this.maxCommitted = Math.max(this.maxCommitted, e.index);
     }
   }

@@ -150,32 +150,16 @@ export class DockerRuntime implements ContainerRuntime {
 
   async logs(id: string, opts: LogOptions): Promise<NodeJS.ReadableStream> {
     const container = this.docker.getContainer(id);
-    let tty: boolean;
     try {
-      tty = (await container.inspect()).Config.Tty;
+      const { Config } = await container.inspect();
+      const source = await openLogs(container, opts);
+      // A TTY container's output is one raw stream with no frame headers.
+      if (Config.Tty) return source;
+      return pipeline(source, createLogDemuxer(), () => undefined);
     } catch (err) {
       if (statusOf(err) === 404) throw new NotFoundError('container', id);
       throw this.translate(err, RuntimeReason.RuntimeRequestError, `logs ${id}`);
     }
-
-    const query = {
-      stdout: true,
-      stderr: true,
-      timestamps: opts.timestamps ?? false,
-      ...(opts.tail === undefined ? {} : { tail: opts.tail }),
-    };
-    let source: Readable;
-    try {
-      source = opts.follow
-        ? ((await container.logs({ ...query, follow: true })) as unknown as Readable)
-        : Readable.from([await container.logs({ ...query, follow: false })]);
-    } catch (err) {
-      if (statusOf(err) === 404) throw new NotFoundError('container', id);
-      throw this.translate(err, RuntimeReason.RuntimeRequestError, `logs ${id}`);
-    }
-    // A TTY container's output is one raw stream with no frame headers.
-    if (tty) return source;
-    return pipeline(source, createLogDemuxer(), () => undefined);
   }
 
   private pullError(ref: string, err: unknown): RuntimeError {
@@ -184,7 +168,8 @@ export class DockerRuntime implements ContainerRuntime {
         cause: err,
       });
     }
-    const reason = statusOf(err) === 400 ? RuntimeReason.InvalidImageName : RuntimeReason.ErrImagePull;
+    const malformed = statusOf(err) === 400;
+    const reason = malformed ? RuntimeReason.InvalidImageName : RuntimeReason.ErrImagePull;
     return this.translate(err, reason, `pull ${ref}`);
   }
 
@@ -249,6 +234,18 @@ function toCreateOptions(spec: ContainerCreateSpec): Docker.ContainerCreateOptio
   return { _query: { name: spec.name }, _body: body } as unknown as Docker.ContainerCreateOptions;
 }
 
+async function openLogs(container: Docker.Container, opts: LogOptions): Promise<Readable> {
+  const query = {
+    stdout: true,
+    stderr: true,
+    timestamps: opts.timestamps ?? false,
+    ...(opts.tail === undefined ? {} : { tail: opts.tail }),
+  };
+  // dockerode streams only when following; otherwise it buffers the lot.
+  if (opts.follow) return (await container.logs({ ...query, follow: true })) as Readable;
+  return Readable.from([await container.logs({ ...query, follow: false })]);
+}
+
 function toContainerInfo(c: Docker.ContainerInspectInfo): ContainerInfo {
   const state = c.State.Status as ContainerState;
   const info: ContainerInfo = {
@@ -305,5 +302,6 @@ function dockerMessage(err: unknown): string {
 
 function shorten(message: string): string {
   const oneLine = message.replace(/\s+/g, ' ').trim();
-  return oneLine.length > MAX_MESSAGE_CHARS ? `${oneLine.slice(0, MAX_MESSAGE_CHARS - 1)}…` : oneLine;
+  if (oneLine.length <= MAX_MESSAGE_CHARS) return oneLine;
+  return `${oneLine.slice(0, MAX_MESSAGE_CHARS - 1)}…`;
 }

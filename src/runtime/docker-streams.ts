@@ -27,7 +27,8 @@ export class LineSplitter {
 export function parseJsonLine(line: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(line);
-    return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
+    if (value === null || typeof value !== 'object') return undefined;
+    return value as Record<string, unknown>;
   } catch {
     return undefined;
   }

@@ -49,6 +49,7 @@ interface HeldPull {
 // What a process killed by SIGTERM or SIGKILL exits with under an init.
 const EXIT_SIGTERM = 143;
 const EXIT_SIGKILL = 137;
+const STOPPED = 'fake engine stopped';
 
 /**
  * An in-memory ContainerRuntime for actor tests. It keeps DockerRuntime's
@@ -115,9 +116,10 @@ export class FakeRuntime implements ContainerRuntime {
   setAvailable(available: boolean): void {
     if (available === this.available) return;
     this.available = available;
-    for (const watch of this.watchers) {
-      watch.deliver(available ? { type: 'reconnected' } : { type: 'disconnected', error: 'fake engine stopped' });
-    }
+    const event: RuntimeEvent = available
+      ? { type: 'reconnected' }
+      : { type: 'disconnected', error: STOPPED };
+    for (const watch of this.watchers) watch.deliver(event);
   }
 
   /** Simulates the process in a running container exiting on its own. */
@@ -180,7 +182,8 @@ export class FakeRuntime implements ContainerRuntime {
     }
     const taken = [...this.containers.values()].find((c) => c.name === spec.name);
     if (taken) {
-      throw createError(spec.name, `Conflict. The container name "/${spec.name}" is already in use`);
+      const message = `Conflict. The container name "/${spec.name}" is already in use`;
+      throw createError(spec.name, message);
     }
 
     const id = digestOf(`container:${this.nextSerial++}`);
@@ -202,7 +205,10 @@ export class FakeRuntime implements ContainerRuntime {
     this.record('startContainer', id);
     this.assertAvailable();
     const c = this.find(id);
-    if (!c) throw new RuntimeError(RuntimeReason.RunContainerError, `start ${id}: No such container: ${id}`);
+    if (!c) {
+      const message = `start ${id}: No such container: ${id}`;
+      throw new RuntimeError(RuntimeReason.RunContainerError, message);
+    }
     if (c.state === 'running') return;
 
     const failure = this.startFailures.get(normalizeRef(c.spec.image));
@@ -221,7 +227,6 @@ export class FakeRuntime implements ContainerRuntime {
   async stopContainer(id: string, graceSeconds: number): Promise<void> {
     this.record('stopContainer', id);
     this.assertAvailable();
-    void graceSeconds;
     const c = this.find(id);
     if (!c || c.state !== 'running') return;
     this.emit(c, 'kill');
@@ -257,7 +262,7 @@ export class FakeRuntime implements ContainerRuntime {
     this.watchers.add(watch);
     // Like the real follower, an unreachable engine is reported, not thrown.
     if (this.available) watch.open();
-    else watch.deliver({ type: 'disconnected', error: 'fake engine stopped' });
+    else watch.deliver({ type: 'disconnected', error: STOPPED });
     return watch;
   }
 
@@ -330,7 +335,8 @@ export class FakeRuntime implements ContainerRuntime {
 
   private assertAvailable(): void {
     if (!this.available) {
-      throw new RuntimeError(RuntimeReason.RuntimeUnavailable, 'container engine unreachable: fake engine stopped');
+      const message = `container engine unreachable: ${STOPPED}`;
+      throw new RuntimeError(RuntimeReason.RuntimeUnavailable, message);
     }
   }
 

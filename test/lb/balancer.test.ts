@@ -256,3 +256,275 @@ describe('http mode', () => {
     assert.equal(backend.seen.length, 0);
   });
 });
+
+describe('draining', () => {
+  test('sends no new requests to a terminating endpoint but lets its slow response finish', async () => {
+    let finishSlow: () => void = () => undefined;
+    const old = await startBackend('old', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('part one, ');
+      finishSlow = () => res.end('part two');
+    });
+    cleanups.push(() => finishSlow());
+    const fresh = await startBackend('new');
+    const lb = startBalancer();
+    const svc = (endpoints: Endpoint[]) => service('default/drain', endpoints);
+    const port = portOf(await lb.sync([svc([old.endpoint()])]), 'default/drain');
+
+    const arrived = once(old.server, 'request');
+    const inflight = fetchText(port);
+    await arrived;
+    await lb.sync([svc([old.endpoint(true), fresh.endpoint()])]);
+    const idle = lb.waitIdle('old', 5000);
+    const during = [await fetchText(port), await fetchText(port)];
+    assert.deepEqual(during.map((r) => r.body), ['new', 'new']);
+
+    finishSlow();
+    assert.equal((await inflight).body, 'part one, part two');
+    assert.equal(await idle, true);
+    assert.equal(old.seen.length, 1);
+  });
+
+  test('closes idle keep-alive connections to an endpoint once it terminates', async () => {
+    const old = await startBackend('old');
+    const lb = startBalancer();
+    const svc = (endpoints: Endpoint[]) => service('default/idle', endpoints);
+    const port = portOf(await lb.sync([svc([old.endpoint()])]), 'default/idle');
+    const pooled = once(old.server, 'connection') as Promise<[net.Socket]>;
+    await fetchText(port);
+    const [socket] = await pooled;
+    assert.equal(socket.destroyed, false, 'the balancer keeps the connection pooled');
+
+    const closed = once(socket, 'close');
+    await lb.sync([svc([old.endpoint(true)])]);
+    await closed;
+  });
+
+  test('waitIdle answers at once with nothing in flight and false on timeout', async () => {
+    let release: () => void = () => undefined;
+    const hang = await startBackend('hang', (_req, res) => {
+      release = () => res.end('late');
+    });
+    cleanups.push(() => release());
+    const lb = startBalancer();
+    const port = portOf(await lb.sync([service('default/hang', [hang.endpoint()])]), 'default/hang');
+    assert.equal(await lb.waitIdle('hang', 1000), true);
+
+    const arrived = once(hang.server, 'request');
+    const pending = fetchText(port);
+    await arrived;
+    assert.equal(await lb.waitIdle('hang', 50), false);
+    release();
+    await pending;
+    assert.equal(await lb.waitIdle('hang', 1000), true);
+  });
+});
+
+describe('upgrade and streaming', () => {
+  test('tunnels an upgraded connection both ways', async () => {
+    const backend = await startBackend('ws');
+    backend.server.on('upgrade', (_req, socket: net.Socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+      socket.pipe(socket);
+    });
+    const lb = startBalancer();
+    const port = portOf(await lb.sync([service('default/ws', [backend.endpoint()])]), 'default/ws');
+
+    const socket = net.connect(port, HOST);
+    cleanups.push(() => void socket.destroy());
+    socket.write('GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+    const [head] = (await once(socket, 'data')) as [Buffer];
+    assert.match(head.toString(), /^HTTP\/1\.1 101 /);
+    socket.write('ping');
+    const [echo] = (await once(socket, 'data')) as [Buffer];
+    assert.equal(echo.toString(), 'ping');
+    assert.equal(await lb.waitIdle('ws', 10), false, 'the tunnel counts as in flight');
+    socket.end();
+    assert.equal(await lb.waitIdle('ws', 2000), true);
+  });
+
+  test('passes a refused upgrade answer on at once', async () => {
+    const backend = await startBackend('plain', (_req, res) => {
+      res.writeHead(403, { 'content-type': 'text/plain' }).end('no upgrades here');
+    });
+    const lb = startBalancer();
+    const port = portOf(await lb.sync([service('default/noup', [backend.endpoint()])]), 'default/noup');
+    const reply = await rawExchange(
+      port,
+      'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+    );
+    assert.match(reply, /^HTTP\/1\.1 403 /);
+    assert.match(reply, /no upgrades here$/);
+  });
+
+  test('streams a large upload without buffering it', async () => {
+    const total = 384 * 1024 * 1024;
+    const backend = await startBackend('sink', (req, res) => {
+      let received = 0;
+      req.on('data', (chunk: Buffer) => (received += chunk.length));
+      req.on('end', () => res.end(String(received)));
+    });
+    const lb = startBalancer();
+    const port = portOf(await lb.sync([service('default/upload', [backend.endpoint()])]), 'default/upload');
+
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    let sent = 0;
+    const source = new Readable({
+      read() {
+        sent += chunk.length;
+        this.push(sent <= total ? chunk : null);
+      },
+    });
+    global.gc?.();
+    const rssBefore = process.memoryUsage().rss;
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => {
+      rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+    }, 20);
+    const started = performance.now();
+    const reply = await new Promise<string>((resolve, reject) => {
+      const req = http.request({ host: HOST, port, method: 'POST', agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => resolve(body));
+      });
+      req.on('error', reject);
+      source.pipe(req);
+    });
+    clearInterval(sampler);
+    const seconds = (performance.now() - started) / 1000;
+
+    assert.equal(Number(reply), total);
+    const growthMiB = (rssPeak - rssBefore) / 1024 / 1024;
+    process.stdout.write(
+      `# upload ${total / 2 ** 20} MiB in ${seconds.toFixed(2)} s, ` +
+        `rss growth ${growthMiB.toFixed(1)} MiB\n`,
+    );
+    assert.ok(growthMiB < 64, `rss grew by ${growthMiB.toFixed(1)} MiB`);
+  });
+});
+
+describe('affinity', () => {
+  test('keeps a client on one endpoint and moves it when that endpoint is removed', async () => {
+    const backends = await Promise.all(['a1', 'a2', 'a3'].map((id) => startBackend(id)));
+    const lb = startBalancer();
+    const svc = (list: Backend[]): BalancedService => ({
+      ...service('default/sticky', list.map((b) => b.endpoint())),
+      affinity: { type: 'ClientIP', timeoutSeconds: 60 },
+    });
+    const port = portOf(await lb.sync([svc(backends)]), 'default/sticky');
+    const headers = { 'x-forwarded-for': '203.0.113.1' };
+
+    const first = new Set<string>();
+    for (let i = 0; i < 4; i++) first.add((await fetchText(port, { headers })).body);
+    assert.equal(first.size, 1);
+    const [stuck] = first;
+
+    await lb.sync([svc(backends.filter((b) => b.id !== stuck))]);
+    const second = new Set<string>();
+    for (let i = 0; i < 4; i++) second.add((await fetchText(port)).body);
+    assert.equal(second.size, 1);
+    assert.ok(!second.has(stuck));
+  });
+});
+
+describe('sync', () => {
+  test('adds, replaces and removes listeners without disturbing open ones', async () => {
+    const backend = await startBackend('p1');
+    const lb = startBalancer();
+    const a = service('default/a', [backend.endpoint()]);
+    const b = service('default/b', [backend.endpoint()]);
+    const portA = portOf(await lb.sync([a]), 'default/a');
+
+    const socket = net.connect(portA, HOST);
+    cleanups.push(() => void socket.destroy());
+    await once(socket, 'connect');
+    assert.match(await keepAliveRequest(socket), /p1$/);
+
+    const added = await lb.sync([a, b]);
+    assert.equal(portOf(added, 'default/a'), portA);
+    const portB = portOf(added, 'default/b');
+    assert.match(await keepAliveRequest(socket), /p1$/);
+    assert.equal((await fetchText(portB)).body, 'p1');
+
+    const bTcp = service('default/b', [backend.endpoint()], { mode: 'tcp' });
+    const replaced = await lb.sync([a, bTcp]);
+    assert.equal(replaced.listeners.find((l) => l.key === 'default/b')?.mode, 'tcp');
+    assert.match(await keepAliveRequest(socket), /p1$/);
+
+    const removed = await lb.sync([a]);
+    assert.deepEqual(removed.listeners.map((l) => l.key), ['default/a']);
+    assert.match(await keepAliveRequest(socket), /p1$/);
+    assert.equal(backend.server.listening, true);
+    await assert.rejects(fetchText(portOf(replaced, 'default/b')), { code: 'ECONNREFUSED' });
+  });
+
+  test('reports a port it cannot bind instead of throwing', async () => {
+    const squatter = net.createServer().listen(0, HOST);
+    await once(squatter, 'listening');
+    cleanups.push(() => closeServer(squatter));
+    const taken = (squatter.address() as net.AddressInfo).port;
+    const lb = startBalancer();
+
+    const report = await lb.sync([
+      service('default/taken', [], { port: taken }),
+      service('default/free', []),
+    ]);
+    assert.deepEqual(report.failed.map(({ key, host, port, code }) => ({ key, host, port, code })), [
+      { key: 'default/taken', host: HOST, port: taken, code: 'EADDRINUSE' },
+    ]);
+    assert.equal(report.listeners.length, 1);
+    assert.equal(report.listeners[0].key, 'default/free');
+  });
+});
+
+describe('tcp mode', () => {
+  async function startEchoCounter(): Promise<{ port: number; endpoint: Endpoint }> {
+    // Answers only after the client half-closes, then closes its side.
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+      let received = 0;
+      socket.on('data', (c: Buffer) => (received += c.length));
+      socket.on('end', () => socket.end(`got ${received}`));
+    });
+    server.listen(0, HOST);
+    await once(server, 'listening');
+    cleanups.push(() => closeServer(server));
+    const port = (server.address() as net.AddressInfo).port;
+    return { port, endpoint: { id: 'tcp-1', host: HOST, port, nodeName: 'n' } };
+  }
+
+  test('passes a half-close through and still delivers the reply', async () => {
+    const backend = await startEchoCounter();
+    const lb = startBalancer();
+    const report = await lb.sync([service('default/tcp', [backend.endpoint], { mode: 'tcp' })]);
+    const socket = net.connect({ port: portOf(report, 'default/tcp'), host: HOST, allowHalfOpen: true });
+    let reply = '';
+    socket.on('data', (c: Buffer) => (reply += c.toString()));
+    socket.end('x'.repeat(100_000));
+    await once(socket, 'end');
+    assert.equal(reply, 'got 100000');
+    assert.equal(lb.metrics()['default/tcp'].requests, 1);
+  });
+
+  test('accepts and closes at once when no endpoint is ready', async () => {
+    const lb = startBalancer();
+    const report = await lb.sync([service('default/none', [], { mode: 'tcp' })]);
+    const reply = await rawExchange(portOf(report, 'default/none'), 'hello');
+    assert.equal(reply, '');
+    assert.equal(lb.metrics()['default/none'].errors, 1);
+  });
+
+  test('retries a refused connection on another endpoint', async () => {
+    const backend = await startEchoCounter();
+    const dead: Endpoint = { id: 'dead', host: HOST, port: await closedPort(), nodeName: 'n' };
+    const lb = startBalancer();
+    const svc = service('default/tcp-retry', [dead, backend.endpoint], { mode: 'tcp' });
+    const port = portOf(await lb.sync([svc]), 'default/tcp-retry');
+    const socket = net.connect({ port, host: HOST, allowHalfOpen: true });
+    let reply = '';
+    socket.on('data', (c: Buffer) => (reply += c.toString()));
+    socket.end('abc');
+    await once(socket, 'end');
+    assert.equal(reply, 'got 3');
+  });
+});

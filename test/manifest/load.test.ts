@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,14 +9,16 @@ import { ManifestError } from '../../src/errors';
 import { loadManifests, parseManifests } from '../../src/manifest/load';
 import type { Deployment, Service } from '../../src/manifest/types';
 
-// Compiled tests live in <outDir>/test/manifest; the fixtures stay in the checkout.
-const ROOT = path.resolve(__dirname, '../..');
-const REPO = ROOT.includes(`${path.sep}build`) || !ROOT.startsWith('/work/main') ? findRepo() : ROOT;
+// Compiled tests run from an output folder; the fixtures stay in the checkout.
+const REPO = findRepo();
 const FIXTURES = path.join(REPO, 'test/fixtures/manifests');
 const EXAMPLE = path.join(REPO, 'examples/awesome-product.yaml');
 
 function findRepo(): string {
-  return process.env.FLOTILLA_REPO ?? path.resolve(__dirname, '../../..');
+  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'test/fixtures/manifests'))) return dir;
+  }
+  return process.cwd();
 }
 
 function fixture(name: string): string {
@@ -145,7 +148,7 @@ describe('refusing bad fixture files', () => {
     {
       file: 'bad-second-document.yaml',
       fieldPath: 'spec.type',
-      line: 15,
+      line: 16,
       text: /ExternalName is not supported/,
     },
   ];
@@ -292,7 +295,7 @@ describe('reading documents', () => {
     const text = `${service('web')}---\n${service('web')}`;
     assert.throws(() => parseManifests(text, 'twice.yaml'), {
       fieldPath: 'metadata.name',
-      position: { file: 'twice.yaml', line: 9 },
+      position: { file: 'twice.yaml', line: 10 },
       message: /Service "web" is defined twice; first at twice\.yaml:1/,
     });
   });
@@ -329,7 +332,11 @@ describe('reading documents', () => {
   test('refuses a document that expands too many aliases', () => {
     const lines = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
     for (let i = 0; i < 12; i++) lines.push(`${'b'.repeat(i + 1)}: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]`);
-    assert.throws(() => parseManifests(lines.join('\n'), 'bomb.yaml'));
+    assert.throws(() => parseManifests(lines.join('\n'), 'bomb.yaml'), {
+      code: 'ManifestInvalid',
+      position: { file: 'bomb.yaml', line: 1 },
+      message: /alias/i,
+    });
   });
 });
 

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { RuntimeError } from '../../src/errors';
@@ -100,7 +102,8 @@ describe('DockerRuntime', () => {
 
   it('fails a pull of a malformed reference with InvalidImageName', async (t) => {
     if (!needDocker(t)) return;
-    await assert.rejects(new DockerRuntime({ socketPath: DOCKER_SOCKET }).pullImage('127.0.0.1:5000/Not-Lower-Case:1'), {
+    const runtime = new DockerRuntime({ socketPath: DOCKER_SOCKET });
+    await assert.rejects(runtime.pullImage('127.0.0.1:5000/Not-Lower-Case:1'), {
       reason: 'InvalidImageName',
     });
   });
@@ -109,7 +112,8 @@ describe('DockerRuntime', () => {
     if (!needDocker(t)) return;
     const abort = new AbortController();
     abort.abort(new Error('pod deleted'));
-    await assert.rejects(new DockerRuntime({ socketPath: DOCKER_SOCKET }).pullImage(UNPULLABLE, abort.signal), /pod deleted/);
+    const runtime = new DockerRuntime({ socketPath: DOCKER_SOCKET });
+    await assert.rejects(runtime.pullImage(UNPULLABLE, abort.signal), /pod deleted/);
   });
 
   it('reports RuntimeUnavailable when nothing listens on the socket', async () => {
@@ -155,6 +159,70 @@ describe('DockerRuntime', () => {
     const output = await run(process.execPath, ['--require', block, '-e', script]);
     assert.match(output, /blocked cpu-features/);
     assert.match(output, /pong/);
+  });
+});
+
+describe('DockerRuntime pulls against a scripted engine', () => {
+  let dir = '';
+  let server: Server | undefined;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'flotilla-pull-'));
+  });
+  after(async () => {
+    server?.closeAllConnections();
+    server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function serve(handler: RequestListener): Promise<DockerRuntime> {
+    const socketPath = join(dir, `engine-${Math.random().toString(16).slice(2)}.sock`);
+    server = createServer(handler);
+    server.listen(socketPath);
+    await once(server, 'listening');
+    return new DockerRuntime({ socketPath });
+  }
+
+  it('turns an error record in the progress stream into ErrImagePull', async () => {
+    const runtime = await serve((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.write('{"status":"Pulling from app","id":"1"}\n');
+      res.end('{"errorDetail":{"message":"unexpected EOF"},"error":"unexpected EOF"}\n');
+    });
+    await assert.rejects(runtime.pullImage('app:1'), (err: unknown) => {
+      assert.ok(err instanceof RuntimeError);
+      assert.equal(err.reason, 'ErrImagePull');
+      assert.equal(err.message, 'pull app:1: unexpected EOF');
+      return true;
+    });
+  });
+
+  it('asks for the latest tag when the reference has none', async () => {
+    let url = '';
+    const runtime = await serve((req, res) => {
+      url = req.url ?? '';
+      res.writeHead(200).end('{"status":"Downloaded newer image"}\n');
+    });
+    await runtime.pullImage('app');
+    const query = new URL(url, 'http://socket').searchParams;
+    assert.equal(query.get('fromImage'), 'app');
+    assert.equal(query.get('tag'), 'latest');
+  });
+
+  it('aborts a pull in progress and closes its connection', async () => {
+    const abort = new AbortController();
+    const requestClosed = new Promise<void>((resolve) => {
+      void serve((req, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.write('{"status":"Downloading","id":"1"}\n');
+        req.socket.once('close', () => resolve());
+        abort.abort(new Error('pod deleted'));
+      }).then((runtime) => {
+        pulling = runtime.pullImage('app:1', abort.signal);
+      });
+    });
+    let pulling: Promise<void> | undefined;
+    await requestClosed;
+    await assert.rejects(pulling as Promise<void>, /pod deleted/);
   });
 });
 

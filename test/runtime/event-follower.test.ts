@@ -85,7 +85,8 @@ describe('EventFollower', () => {
       recorder.events.map((e) => e.type),
       ['disconnected', 'reconnected', 'container'],
     );
-    assert.equal(recorder.events[0].type === 'disconnected' && recorder.events[0].error, 'connect ECONNREFUSED');
+    const [first] = recorder.events;
+    assert.equal(first.type === 'disconnected' && first.error, 'connect ECONNREFUSED');
   });
 
   it('keeps following when a handler throws', async () => {
@@ -189,7 +190,8 @@ describe('DockerRuntime.watchEvents', () => {
     const watch = runtime.watchEvents({ 'io.flotilla.node': 'n1' }, recorder.onEvent);
     await watch.ready;
 
-    const filters = JSON.parse(new URL(endpoint.requests[0], 'http://x').searchParams.get('filters') ?? '{}');
+    const query = new URL(endpoint.requests[0], 'http://socket').searchParams;
+    const filters = JSON.parse(query.get('filters') ?? '{}');
     assert.deepEqual(filters, { type: ['container'], label: ['io.flotilla.node=n1'] });
     endpoint.send(dockerEvent('start', 'c1', { 'io.flotilla.node': 'n1' }));
     await recorder.waitForAction('c1', 'start');

@@ -41,7 +41,10 @@ export class EventRecorder {
 
   /** Resolves with the container event `action` for container `id`. */
   waitForAction(id: string, action: string, timeoutMs?: number): Promise<RuntimeEvent> {
-    return this.waitFor((e) => e.type === 'container' && e.id === id && e.action === action, timeoutMs);
+    return this.waitFor(
+      (e) => e.type === 'container' && e.id === id && e.action === action,
+      timeoutMs,
+    );
   }
 
   /** The actions seen for one container, in order. */

@@ -67,7 +67,7 @@ export function describeRuntimeContract(
       return harness;
     }
 
-    function spec(h: ContractHarness, extraLabels: Record<string, string> = {}): ContainerCreateSpec {
+    function spec(h: ContractHarness, extraLabels = {}): ContainerCreateSpec {
       const name = `flotilla-contract-${Object.values(h.runLabels).join('-')}-${++serial}`;
       return {
         name,
@@ -176,7 +176,8 @@ export function describeRuntimeContract(
       await h.runtime.stopContainer(exited, 1);
       await runContainer(h, { 'io.flotilla.pod': 'list-b' });
 
-      const listed = await h.runtime.listContainers({ ...h.runLabels, 'io.flotilla.pod': 'list-a' });
+      const selector = { ...h.runLabels, 'io.flotilla.pod': 'list-a' };
+      const listed = await h.runtime.listContainers(selector);
       const states = Object.fromEntries(listed.map((c) => [c.id, c.state]));
       assert.deepEqual(states, { [running]: 'running', [created]: 'created', [exited]: 'exited' });
       assert.equal(listed.find((c) => c.id === exited)?.exitCode, 143);
@@ -196,7 +197,7 @@ export function describeRuntimeContract(
       assert.ok(err.message.length < 400, 'the engine message is kept short');
     });
 
-    it('fails creating from an absent image or with a taken name with CreateContainerError', async (t) => {
+    it('refuses to create from an absent image or under a taken name', async (t) => {
       const h = use(t);
       if (!h) return;
       const absent = { ...spec(h), image: h.unpullableImage };
@@ -261,9 +262,10 @@ export function describeRuntimeContract(
     it('delivers nothing after a watch is closed', async (t) => {
       const h = use(t);
       if (!h) return;
-      const { recorder: closed, handle } = await watch(h, { ...h.runLabels, group: 'closed' });
+      const selector = { ...h.runLabels, group: 'closed' };
+      const { recorder: closed, handle } = await watch(h, selector);
       handle.close();
-      const { recorder: open, handle: openHandle } = await watch(h, { ...h.runLabels, group: 'closed' });
+      const { recorder: open, handle: openHandle } = await watch(h, selector);
 
       const id = await runContainer(h, { group: 'closed' });
       await open.waitForAction(id, 'start');
