@@ -18,18 +18,22 @@ readonly FUSE=NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2
 log() { printf 'build-binary: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# Runs before the bundle. A SEA's own require loads built-in modules only.
+# Prepended to the bundle. A SEA's own require loads built-in modules only.
 # better-sqlite3 loads an addon given by path through __non_webpack_require__
 # when that exists, so that one loads from disk. Every other require of a
-# non-built-in is one of ssh2's optional native parts (see bundle), which
-# would fail anyway; failing them here spares a Node warning on every start.
+# non-built-in is an optional part that its caller probes inside try/catch
+# (ssh2's native code, debug's supports-color, undici's node:sqlite); the
+# SEA require would fail those too, but with a warning on every start, so
+# they fail here with the codes plain Node gives, which callers test for.
 read -r -d '' BANNER <<'JS' || true
 const __non_webpack_require__ =
   require("node:module").createRequire(process.execPath);
 require = ((seaRequire, isBuiltin) => (id) => {
   if (isBuiltin(id)) return seaRequire(id);
   const err = new Error(`Cannot find module '${id}' in the single executable`);
-  err.code = "MODULE_NOT_FOUND";
+  err.code = id.startsWith("node:")
+    ? "ERR_UNKNOWN_BUILTIN_MODULE"
+    : "MODULE_NOT_FOUND";
   throw err;
 })(require, require("node:module").isBuiltin);
 JS
@@ -70,26 +74,29 @@ without_note_warnings() {
   return "$status"
 }
 
-# Copies this node into dist/, drops its symbols and injects the blob.
+# Copies this node, drops its symbols and injects the blob. The result
+# replaces dist/flotilla only when complete; running copies keep the old.
 make_executable() {
-  local node
+  local node temp="${WORK}/flotilla"
   node=$(node -p process.execPath)
-  mkdir -p "$(dirname "${OUT}")"
-  rm -f "${OUT}"
-  cp "${node}" "${OUT}"
-  chmod u+w "${OUT}"
-  if command -v strip >/dev/null; then strip "${OUT}"; fi
+  rm -f "${temp}"
+  cp "${node}" "${temp}"
+  chmod u+w "${temp}"
+  if command -v strip >/dev/null; then strip "${temp}"; fi
 
   local extra=()
   # macOS refuses to run a signed binary whose contents changed; Linux
   # binaries carry no signature.
   if [[ "$(uname -s)" == Darwin ]]; then
-    codesign --remove-signature "${OUT}"
+    codesign --remove-signature "${temp}"
     extra=(--macho-segment-name NODE_SEA)
   fi
-  (cd "${ROOT}" && without_note_warnings npx --no -- postject "${OUT}" \
+  (cd "${ROOT}" && without_note_warnings npx --no -- postject "${temp}" \
     NODE_SEA_BLOB "${WORK}/sea-prep.blob" --sentinel-fuse "${FUSE}" "${extra[@]}")
-  if [[ "$(uname -s)" == Darwin ]]; then codesign --sign - "${OUT}"; fi
+  if [[ "$(uname -s)" == Darwin ]]; then codesign --sign - "${temp}"; fi
+
+  mkdir -p "$(dirname "${OUT}")"
+  mv -f "${temp}" "${OUT}"
 }
 
 main() {

@@ -14,13 +14,30 @@ readonly MANIFEST_TYPES='application/vnd.docker.distribution.manifest.v2+json'
 log() { printf 'build-test-images: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# Bump when make_rootfs changes what goes into every image.
+readonly LAYOUT_REVISION=1
+
+# image_config APP VERSION: the Dockerfile instructions of an image, one a
+# line, for docker import --change.
+image_config() {
+  local app=$1 version=$2
+  echo 'ENV PATH=/bin'
+  echo 'ENTRYPOINT ["/bin/sh", "/app/start.sh"]'
+  if [[ "$app" == awsprdct ]]; then
+    echo "ENV AWSPRDCT_VERSION=${version}"
+    echo 'EXPOSE 80 3000'
+  fi
+}
+
 # Hash of everything that goes into an image; stored as a label so that a
-# second run can tell the pushed image is still current.
+# later run can tell the pushed image is still current without rebuilding.
 inputs_hash() {
   local app=$1 version=$2
-  cat "${BUSYBOX}" "${IMAGES_DIR}/${app}/start.sh" "${BASH_SOURCE[0]}" \
-    | { cat; printf '%s' "${app}:${version}"; } \
-    | sha256sum | cut -c1-32
+  {
+    cat "${BUSYBOX}" "${IMAGES_DIR}/${app}/start.sh"
+    image_config "$app" "$version"
+    echo "layout ${LAYOUT_REVISION}"
+  } | sha256sum | cut -c1-32
 }
 
 # Lays out a root file system with busybox and one symlink per applet.
@@ -45,7 +62,8 @@ registry_digest() {
 }
 
 local_label() {
-  docker image inspect -f '{{index .Config.Labels "flotilla.inputs"}}' "$1" 2>/dev/null
+  docker image inspect 2>/dev/null \
+    -f '{{index .Config.Labels "flotilla.inputs"}}' "$1"
 }
 
 # True when the local image carries this hash and the registry serves
@@ -55,14 +73,14 @@ is_current() {
   [[ "$(local_label "${REGISTRY}/${repo}:${tag}")" == "$hash" ]] || return 1
   remote=$(registry_digest "$repo" "$tag") || return 1
   [[ -n "$remote" ]] || return 1
-  docker image inspect -f '{{join .RepoDigests "\n"}}' "${REGISTRY}/${repo}:${tag}" \
-    | grep -qxF "${REGISTRY}/${repo}@${remote}"
+  docker image inspect -f '{{join .RepoDigests "\n"}}' \
+    "${REGISTRY}/${repo}:${tag}" | grep -qxF "${REGISTRY}/${repo}@${remote}"
 }
 
 # build_image REPO TAG APP VERSION: APP names the folder under images/.
 build_image() {
   local repo=$1 tag=$2 app=$3 version=$4
-  local hash work
+  local hash previous
   hash=$(inputs_hash "$app" "$version")
   if is_current "$repo" "$tag" "$hash"; then
     if [[ "$(local_label "${repo}:${tag}")" != "$hash" ]]; then
@@ -73,27 +91,31 @@ build_image() {
   fi
 
   log "building ${repo}:${tag}"
-  local previous
-  previous=$(docker image inspect -f '{{.Id}}' "${REGISTRY}/${repo}:${tag}" 2>/dev/null || true)
-  work=$(mktemp -d)
-  make_rootfs "${work}/root" "$app"
-  local changes=(
-    --change 'ENV PATH=/bin'
-    --change 'ENTRYPOINT ["/bin/sh", "/app/start.sh"]'
-    --change "LABEL flotilla.inputs=${hash}"
-  )
-  if [[ "$app" == awsprdct ]]; then
-    changes+=(--change "ENV AWSPRDCT_VERSION=${version}" --change 'EXPOSE 80 3000')
-  fi
-  tar --numeric-owner --owner=0 --group=0 --sort=name --mtime=@0 \
-    -C "${work}/root" -cf - . \
-    | docker import "${changes[@]}" - "${REGISTRY}/${repo}:${tag}" >/dev/null
-  rm -rf "${work}"
-
+  previous=$(image_id "${REGISTRY}/${repo}:${tag}")
+  import_image "${REGISTRY}/${repo}:${tag}" "$app" "$version" "$hash"
   docker push -q "${REGISTRY}/${repo}:${tag}" >/dev/null
   docker tag "${REGISTRY}/${repo}:${tag}" "${repo}:${tag}"
   verify_pull_through_mirror "$repo" "$tag"
   remove_if_untagged "$previous"
+}
+
+image_id() { docker image inspect -f '{{.Id}}' "$1" 2>/dev/null || true; }
+
+# import_image NAME APP VERSION HASH: packs the root file system and turns
+# it into an image with docker import.
+import_image() {
+  local name=$1 app=$2 version=$3 hash=$4 work line
+  local changes=(--change "LABEL flotilla.inputs=${hash}")
+  while IFS= read -r line; do
+    changes+=(--change "$line")
+  done < <(image_config "$app" "$version")
+
+  work=$(mktemp -d)
+  make_rootfs "${work}/root" "$app"
+  tar --numeric-owner --owner=0 --group=0 --sort=name --mtime=@0 \
+    -C "${work}/root" -cf - . \
+    | docker import "${changes[@]}" - "$name" >/dev/null
+  rm -rf "${work}"
 }
 
 # The superseded build has lost its tags but is still referenced by digest
@@ -102,8 +124,11 @@ build_image() {
 remove_if_untagged() {
   local id=$1 tags
   [[ -n "$id" ]] || return 0
-  tags=$(docker image inspect -f '{{len .RepoTags}}' "$id" 2>/dev/null) || return 0
-  if [[ "$tags" == 0 ]]; then docker image rm -f "$id" >/dev/null 2>&1 || true; fi
+  tags=$(docker image inspect -f '{{len .RepoTags}}' "$id" 2>/dev/null) \
+    || return 0
+  if [[ "$tags" == 0 ]]; then
+    docker image rm -f "$id" >/dev/null 2>&1 || true
+  fi
 }
 
 # Drops the short name and pulls it again: dockerd asks its mirror first, so
@@ -115,15 +140,17 @@ verify_pull_through_mirror() {
   docker pull -q "${repo}:${tag}" >/dev/null \
     || die "pulling ${repo}:${tag} through the mirror failed"
   got=$(docker image inspect -f '{{.Id}}' "${repo}:${tag}")
-  [[ "$got" == "$want" ]] || die "${repo}:${tag} pulled ${got}, expected ${want}"
+  [[ "$got" == "$want" ]] \
+    || die "${repo}:${tag} pulled ${got}, expected ${want}"
   log "pushed ${repo}:${tag}; pull by short name through the mirror works"
 }
 
 main() {
-  [[ -x "${BUSYBOX}" ]] || die "${BUSYBOX} missing; run scripts/setup-machine.sh"
-  docker info >/dev/null 2>&1 || die "docker does not answer; run scripts/setup-machine.sh"
+  local setup='run scripts/setup-machine.sh'
+  [[ -x "${BUSYBOX}" ]] || die "${BUSYBOX} missing; ${setup}"
+  docker info >/dev/null 2>&1 || die "docker does not answer; ${setup}"
   curl -fs -m 5 -o /dev/null "http://${REGISTRY}/v2/" \
-    || die "no registry on ${REGISTRY}; run scripts/setup-machine.sh"
+    || die "no registry on ${REGISTRY}; ${setup}"
 
   build_image awesomeproduct/awsprdct amazing awsprdct amazing
   build_image awesomeproduct/awsprdct v2 awsprdct v2

@@ -81,10 +81,13 @@ function main() {
   const all = findTestFiles(BUILD_TESTS);
   const stale = all.filter((file) => !hasSource(file));
   for (const file of stale) {
-    process.stderr.write(`run-tests: skipping ${path.relative(ROOT, file)}: its .ts source is gone\n`);
+    const shown = path.relative(ROOT, file);
+    process.stderr.write(`run-tests: skipping ${shown}: its .ts source is gone\n`);
   }
   const files = selectFiles(all.filter(hasSource), options);
-  if (files.length === 0) fail(`no compiled test files match (suite ${options.suite})`);
+  if (files.length === 0) {
+    fail(`no compiled test files match (suite ${options.suite})`);
+  }
 
   const args = ['--test', ...options.nodeArgs, ...files];
   const result = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit' });

@@ -12,7 +12,9 @@ readonly REGISTRY_CONFIG="${CONFIG_DIR}/registry.yml"
 readonly REGISTRY_DATA=/var/lib/flotilla-ci/registry
 readonly DOCKERD_LOG=/var/log/dockerd.log
 readonly REGISTRY_LOG=/var/log/flotilla-registry.log
-readonly PACKAGES=(docker.io docker-registry busybox-static iptables nginx haproxy curl)
+readonly PACKAGES=(
+  docker.io docker-registry busybox-static iptables nginx haproxy curl
+)
 readonly WAIT_SECONDS=60
 
 log() { printf 'setup-machine: %s\n' "$*" >&2; }
@@ -132,9 +134,11 @@ start_registry() {
     return
   fi
   local status
-  status=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "${REGISTRY_URL}/v2/" || true)
+  status=$(curl -s -m 2 -o /dev/null -w '%{http_code}' \
+    "${REGISTRY_URL}/v2/" || true)
   if [[ "$status" != 000 ]]; then
-    die "something on ${REGISTRY_ADDR} answers ${status} (Debian's registry with auth?); stop it"
+    die "${REGISTRY_ADDR} answers ${status}, not 200" \
+      "(Debian's registry service with auth?); stop it first"
   fi
 
   write_registry_config

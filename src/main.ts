@@ -8,7 +8,8 @@ import { buildProgram } from './cli/program';
 async function main(): Promise<void> {
   // `flotilla get pods | head` closes the pipe early; that is not a failure.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(0);
   });
 
   try {

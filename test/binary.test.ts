@@ -10,7 +10,9 @@ import { VERSION } from '../src/version';
 
 // Compiled to build/test/, so the checkout's root is two levels up.
 const BINARY = path.resolve(__dirname, '..', '..', 'dist', 'flotilla');
-const skip = fs.existsSync(BINARY) ? false : 'dist/flotilla not built (npm run build:binary)';
+const skip = fs.existsSync(BINARY)
+  ? false
+  : 'dist/flotilla is not built (npm run build:binary)';
 const READY_TIMEOUT_MS = 30_000;
 
 describe('the single executable', { skip }, () => {
@@ -37,10 +39,11 @@ describe('the single executable', { skip }, () => {
     });
 
     assert.equal(result.status, 0, result.stderr);
-    assert.match(result.stdout, new RegExp(`\\bv${VERSION.replace(/\./g, '\\.')}\\b`));
+    const version = VERSION.replace(/\./g, '\\.');
+    assert.match(result.stdout, new RegExp(`\\bv${version}\\b`));
   });
 
-  test('runs an agent that opens its SQLite database from the embedded addon', async () => {
+  test('runs an agent whose SQLite addon comes from the executable', async () => {
     const dataDir = path.join(dir, 'data');
     const agent = spawn(
       BINARY,
@@ -59,7 +62,8 @@ describe('the single executable', { skip }, () => {
 
     assert.ok(fs.existsSync(path.join(dataDir, 'state.db')));
     const cached = fs.readdirSync(path.join(dir, 'cache', 'flotilla'));
-    assert.ok(cached.some((name) => /^better_sqlite3-[0-9a-f]{16}\.node$/.test(name)), `${cached}`);
+    const addon = /^better_sqlite3-[0-9a-f]{16}\.node$/;
+    assert.ok(cached.some((name) => addon.test(name)), `cache holds ${cached}`);
   });
 });
 
@@ -78,7 +82,8 @@ function waitForLogMessage(child: ChildProcess, msg: string): Promise<void> {
     const timer = setTimeout(() => fail('timed out'), READY_TIMEOUT_MS);
     const fail = (why: string) => {
       clearTimeout(timer);
-      reject(new Error(`no "${msg}" log line (${why}); output:\n${seen.join('\n')}`));
+      const output = seen.join('\n');
+      reject(new Error(`no "${msg}" log line (${why}); output:\n${output}`));
     };
     const onLine = (line: string) => {
       seen.push(line);

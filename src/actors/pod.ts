@@ -3,8 +3,10 @@
  * start the container, watch it, restart it with backoff when it dies, and
  * drain and stop it when the pod is deleted. Every side effect is an actor
  * provided by src/runtime/ (see pod-effects.ts), so this machine runs in tests
- * without Docker. Side effects are idempotent because a restored snapshot
- * re-runs the invoked actor of the state it was saved in.
+ * without Docker. Side effects are idempotent because a snapshot saved while
+ * an effect was in flight re-runs that effect when it is restored; an effect
+ * that had finished is not re-run, which is why the kubelet sends RESYNC to
+ * every restored actor.
  */
 import { assign, fromPromise, setup } from 'xstate';
 import type { Container } from '../manifest/types';
@@ -66,6 +68,8 @@ export interface PodContext {
   ip?: string;
   startedAt?: string;
   restartCount: number;
+  /** TERMINATE arrived while a container was being created. */
+  terminateRequested?: boolean;
   /** Waiting reason shown by `get pods` (ErrImagePull, CrashLoopBackOff, ...). */
   reason?: string;
   message?: string;
@@ -231,11 +235,24 @@ export const podMachine = setup({
       },
     },
     creating: {
+      // A create in flight cannot be cancelled: wait for its container id,
+      // so that terminating removes the container instead of leaking it.
+      on: { TERMINATE: { actions: assign({ terminateRequested: true }) } },
       invoke: {
         src: 'createContainer',
         input: ({ context }) => ({ context }),
-        onDone: { target: 'starting', actions: 'recordContainer' },
-        onError: { target: 'crashBackoff', actions: 'recordCreateFailure' },
+        onDone: [
+          {
+            guard: ({ context }) => Boolean(context.terminateRequested),
+            target: 'terminating',
+            actions: 'recordContainer',
+          },
+          { target: 'starting', actions: 'recordContainer' },
+        ],
+        onError: [
+          { guard: ({ context }) => Boolean(context.terminateRequested), target: 'terminating' },
+          { target: 'crashBackoff', actions: 'recordCreateFailure' },
+        ],
       },
     },
     starting: {

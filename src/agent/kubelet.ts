@@ -135,6 +135,10 @@ export class Kubelet {
       error: (err) => this.opts.logger.error({ err, podName: pod.metadata.name }, 'pod actor failed'),
     });
     actor.start();
+    // A snapshot saved in `running` after its check finished holds that
+    // check as done, and a restored actor does not run it again: ask for a
+    // fresh one so that a container that died while we were down is seen.
+    if (snapshot) actor.send({ type: 'RESYNC' });
     this.opts.logger.info(
       { podName: pod.metadata.name, restored: Boolean(snapshot) },
       snapshot ? 'pod actor restored' : 'pod actor started',

@@ -2,6 +2,7 @@
  * `flotilla agent`: builds the logger, starts an Agent and stops it cleanly
  * on SIGTERM or SIGINT. Containers keep running across the stop.
  */
+import { InvalidError } from '../errors';
 import { createLogger } from '../log';
 import { Agent } from './agent';
 
@@ -18,10 +19,11 @@ export interface AgentOptions {
 
 /** Runs the agent until a signal stops it. */
 export async function runAgent(opts: AgentOptions): Promise<void> {
-  const logger = createLogger({ level: opts.logLevel ?? 'info', name: 'flotilla' });
-  if (opts.join) {
-    logger.warn({ join: opts.join }, 'joining a cluster is not supported yet; starting alone');
+  if (opts.join || opts.token) {
+    // Starting alone would quietly make a second cluster: refuse instead.
+    throw new InvalidError('--join and --token are not supported yet: this version runs one server');
   }
+  const logger = createLogger({ level: opts.logLevel ?? 'info', name: 'flotilla' });
   const agent = new Agent({
     dataDir: opts.dataDir,
     name: opts.name,

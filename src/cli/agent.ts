@@ -24,14 +24,8 @@ export interface AgentFlags {
 
 /** Turns the command line into the agent's options, checking what can be checked early. */
 export function agentOptions(dataDir: string, flags: AgentFlags): AgentOptions {
-  for (const [flag, value] of [
-    ['--listen', flags.listen],
-    ['--join', flags.join],
-  ] as const) {
-    if (value !== undefined && !/^[^\s:]*:\d{1,5}$/.test(value) && !/^\[.+\]:\d{1,5}$/.test(value)) {
-      throw new InvalidError(`expected ${flag} as HOST:PORT, got "${value}"`);
-    }
-  }
+  checkHostPort('--listen', flags.listen);
+  checkHostPort('--join', flags.join);
   const containerLabels: Record<string, string> = {};
   for (const text of flags.containerLabel ?? []) {
     Object.assign(containerLabels, parseLabelPairs(text, '--container-label'));
@@ -45,6 +39,13 @@ export function agentOptions(dataDir: string, flags: AgentFlags): AgentOptions {
     logLevel: flags.logLevel,
     containerLabels,
   };
+}
+
+// HOST may be empty (all interfaces) or a bracketed IPv6 address.
+function checkHostPort(flag: string, value: string | undefined): void {
+  if (value === undefined) return;
+  if (/^[^\s:[\]]*:\d{1,5}$/.test(value) || /^\[[^\]]+\]:\d{1,5}$/.test(value)) return;
+  throw new InvalidError(`expected ${flag} as HOST:PORT, got "${value}"`);
 }
 
 /** Runs `flotilla agent`: loads the agent only now, since it is the heaviest module. */

@@ -35,6 +35,8 @@ export async function runDelete(
     try {
       await deleteOne(client, victim, opts.ignoreNotFound === true, output);
     } catch (err) {
+      // Only an answer about one object lets the others go on.
+      if (!(err instanceof ApiError)) throw err;
       errors.push(err);
     }
   }

@@ -109,14 +109,18 @@ async function saveEdited(
   output.out(`${type.qualified}/${name} edited\n`);
 }
 
-async function parseEdited(text: string, file: string): Promise<{ value: unknown; locate: Locate }> {
+async function parseEdited(
+  text: string,
+  file: string,
+): Promise<{ value: unknown; locate: Locate }> {
   const YAML = await import('yaml');
   const lineCounter = new YAML.LineCounter();
   const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false });
   const [first] = doc.errors;
   if (first) {
     const pos = lineCounter.linePos(first.pos[0]);
-    throw new ManifestError(first.message.split('\n')[0], { file, line: pos.line, column: pos.col });
+    const where = { file, line: pos.line, column: pos.col };
+    throw new ManifestError(first.message.split('\n')[0], where);
   }
   const locate: Locate = (fieldPath) => {
     const node = doc.getIn(fieldPath, true) as { range?: [number, number, number] } | undefined;

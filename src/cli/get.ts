@@ -1,9 +1,15 @@
 import type { ApiClient } from '../api/client';
 import type { KubeObject, List, Pod } from '../api/k8s-types';
-import { InvalidError } from '../errors';
+import { ApiError, InvalidError } from '../errors';
 import { renderTable } from './format';
 import { buildTable } from './printers';
-import { objectPath, parseTargets, RESOURCE_TYPES, type ResourceType, type Target } from './resources';
+import {
+  objectPath,
+  parseTargets,
+  RESOURCE_TYPES,
+  type ResourceType,
+  type Target,
+} from './resources';
 import { matchesSelector, parseSelector, type Requirement } from './selector';
 import { settleErrors, type Output } from './context';
 
@@ -29,7 +35,8 @@ export async function runGet(
   opts: GetOptions,
   output: Output,
 ): Promise<void> {
-  const format = opts.output ?? '';
+  // kubectl users write -o=json, which commander hands over as "=json".
+  const format = (opts.output ?? '').replace(/^=/, '');
   if (format !== '' && !FORMATS.includes(format)) {
     throw new InvalidError(`unknown output format "${format}" (expected ${FORMATS.join('|')})`);
   }
@@ -42,6 +49,8 @@ export async function runGet(
     try {
       fetched.push(await fetchTarget(client, target, opts.selector, selector));
     } catch (err) {
+      // Only an answer about one object lets the others go on.
+      if (!(err instanceof ApiError)) throw err;
       errors.push(err);
     }
   }

@@ -106,8 +106,8 @@ export function podReady(pod: Pod): string {
  */
 export function podStatus(pod: Pod): string {
   let status = pod.status?.reason || pod.status?.phase || 'Unknown';
-  const statuses = pod.status?.containerStatuses ?? [];
-  for (const cs of [...statuses].reverse()) {
+  // The first container with something to say wins, as in kubectl.
+  for (const cs of pod.status?.containerStatuses ?? []) {
     const told = containerReason(cs);
     if (told) {
       status = told;

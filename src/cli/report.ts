@@ -1,4 +1,4 @@
-import { ApiError, isUserError } from '../errors';
+import { AgentUnreachableError, ApiError, isUserError } from '../errors';
 import { ErrorsReported } from './context';
 
 /**
@@ -6,15 +6,24 @@ import { ErrorsReported } from './context';
  * returns the exit code. Stacks are for Flotilla's own bugs, and even then
  * only when asked for: a user error or an unreachable agent never shows one.
  */
-export function reportFailure(err: unknown, debug: boolean, write: (text: string) => void): number {
+export function reportFailure(
+  err: unknown,
+  debug: boolean,
+  write: (text: string) => void,
+): number {
   if (err instanceof ErrorsReported) return 1;
 
   write(`error: ${describeError(err)}\n`);
-  if (debug && !isUserError(err) && err instanceof Error && err.stack) {
+  if (debug && !isExpected(err) && err instanceof Error && err.stack) {
     write(err.stack + '\n');
     if (err.cause instanceof Error && err.cause.stack) write(`caused by: ${err.cause.stack}\n`);
   }
   return 1;
+}
+
+// Outcomes the message fully explains: a stack would only hide it.
+function isExpected(err: unknown): boolean {
+  return isUserError(err) || err instanceof ApiError || err instanceof AgentUnreachableError;
 }
 
 function firstLine(message: string): string {

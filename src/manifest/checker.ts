@@ -27,7 +27,7 @@ export class Checker {
 
   /** Throws a ManifestError about the value at `path`. */
   fail(path: FieldPath, message: string): never {
-    throw new ManifestError(message, this.position(path), formatFieldPath(path));
+    throw new ManifestError(message, this.position(path), formatFieldPath(path) || undefined);
   }
 
   /** Records a warning about the value at `path`. */
@@ -281,7 +281,12 @@ export function optStringMap(
     const text = reqString(c, value[key], entryPath);
     checkEntry(key, text, entryPath);
     // defineProperty: a "__proto__" label must stay an ordinary key.
-    Object.defineProperty(map, key, { value: text, enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(map, key, {
+      value: text,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return map;
 }

@@ -76,7 +76,8 @@ export function readContainer(c: Checker, value: unknown, path: FieldPath): Cont
   const nameProblem = checkDnsLabel(name);
   if (nameProblem) c.fail([...path, 'name'], `${nameProblem}, got ${JSON.stringify(name)}`);
   const image = readImage(c, fields.image, [...path, 'image']);
-  const pullPolicy = optEnum(c, fields.imagePullPolicy, [...path, 'imagePullPolicy'], PULL_POLICIES);
+  const policyPath = [...path, 'imagePullPolicy'];
+  const pullPolicy = optEnum(c, fields.imagePullPolicy, policyPath, PULL_POLICIES);
 
   const container: Container = {
     name,
@@ -129,7 +130,8 @@ function readEnv(c: Checker, value: unknown, path: FieldPath): EnvVar[] | undefi
     const fields = readObject(c, item, itemPath, ENV_RULES);
     const name = reqNonEmptyString(c, fields.name, [...itemPath, 'name']);
     if (name.includes('=') || /[^\x20-\x7e]/.test(name)) {
-      c.fail([...itemPath, 'name'], `expected printable ASCII without "=", got ${JSON.stringify(name)}`);
+      const got = JSON.stringify(name);
+      c.fail([...itemPath, 'name'], `expected printable ASCII without "=", got ${got}`);
     }
     if (seen.has(name)) {
       c.warn([...itemPath, 'name'], `duplicate environment variable "${name}"; the last one wins`);
@@ -178,10 +180,12 @@ function readResources(
   for (const resource of ['cpu', 'memory'] as const) {
     const limit = limits?.[resource];
     // Kubernetes requests what it limits unless told otherwise.
-    if (limit !== undefined && requests[resource] === undefined) requests[resource] = limit;
-    if (limit !== undefined && parseQuantity(requests[resource]!)! > parseQuantity(limit)!) {
-      c.fail([...path, 'requests', resource], `expected at most the limit ${limit}, ` +
-        `got ${requests[resource]}`);
+    if (limit === undefined) continue;
+    const request = requests[resource] ?? limit;
+    requests[resource] = request;
+    if (parseQuantity(request)! > parseQuantity(limit)!) {
+      const message = `expected at most the limit ${limit}, got ${request}`;
+      c.fail([...path, 'requests', resource], message);
     }
   }
 

@@ -4,7 +4,6 @@ import {
   type Document,
   isAlias,
   isMap,
-  isPair,
   isScalar,
   isSeq,
   LineCounter,
@@ -16,14 +15,18 @@ import {
 import { ManifestError } from '../errors';
 import {
   Checker,
+  describe,
   type FieldRules,
   formatFieldPath,
+  isPlainObject,
+  type Locate,
   readObject,
   reqArray,
 } from './checker';
 import type { Manifest, ManifestWarning } from './types';
 import { validateManifest } from './validate';
 
+/** Re-exported so that callers of the loader need only this module. */
 export type { ManifestWarning } from './types';
 
 /** One validated object and where its document starts. */
@@ -121,11 +124,12 @@ function readDocument(
   }
   if (document.contents === null) return;
   checkKeys(document, file, at);
+  warnYaml11Booleans(document, file, at, loaded.warnings);
   const line = at(document.contents.range[0]).line;
   const value = toPlainValue(document, { file, line });
   if (value === null || value === undefined) return;
 
-  const locate = (fieldPath: (string | number)[]) => locateNode(document, fieldPath, at);
+  const locate: Locate = (fieldPath) => locateNode(document, fieldPath, at);
   if (isListObject(value)) readList(value, file, locate, loaded);
   else addObject(value, file, line, locate, loaded);
 }
@@ -143,7 +147,7 @@ function addObject(
   value: unknown,
   file: string,
   line: number,
-  locate: (fieldPath: (string | number)[]) => Position | undefined,
+  locate: Locate,
   loaded: LoadedManifests,
 ): void {
   const { object, warnings } = validateManifest(value, { file, locate });
@@ -152,25 +156,25 @@ function addObject(
 }
 
 function isListObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'List';
+  return isPlainObject(value) && value.kind === 'List';
 }
 
 // kubectl accepts `kind: List` (what `kubectl get -o yaml` prints for several objects).
 function readList(
   value: Record<string, unknown>,
   file: string,
-  locate: (fieldPath: (string | number)[]) => Position | undefined,
+  locate: Locate,
   loaded: LoadedManifests,
 ): void {
   const c: Checker = new Checker(file, locate);
   const fields = readObject(c, value, [], LIST_RULES);
   if (fields.apiVersion !== 'v1') {
-    c.fail(['apiVersion'], `expected "v1" for kind List, got ${JSON.stringify(fields.apiVersion)}`);
+    c.fail(['apiVersion'], `expected "v1" for kind List, got ${describe(fields.apiVersion)}`);
   }
   const items = reqArray(c, fields.items, ['items'], (item) => item);
   loaded.warnings.push(...c.warnings);
   items.forEach((item, index) => {
-    const itemLocate = (fieldPath: (string | number)[]) => locate(['items', index, ...fieldPath]);
+    const itemLocate: Locate = (fieldPath) => locate(['items', index, ...fieldPath]);
     const line = locate(['items', index])?.line ?? 1;
     addObject(item, file, line, itemLocate, loaded);
   });
@@ -184,13 +188,14 @@ function syntaxError(
 ): ManifestError {
   const position = { file, ...at(error.pos[0]) };
   if (error.code === 'TAB_AS_INDENT') {
-    return new ManifestError('tab characters are not allowed for indentation; use spaces', position);
+    const message = 'tab characters are not allowed for indentation; use spaces';
+    return new ManifestError(message, position);
   }
   if (error.code === 'DUPLICATE_KEY') {
     const keyPath = pathAtOffset(document.contents, error.pos[0]);
-    const key = keyPath?.[keyPath.length - 1];
-    const fieldPath = keyPath && formatFieldPath(keyPath);
-    return new ManifestError(`duplicate key ${JSON.stringify(key ?? '')}`, position, fieldPath);
+    if (!keyPath) return new ManifestError('duplicate key in a mapping', position);
+    const key = JSON.stringify(String(keyPath[keyPath.length - 1]));
+    return new ManifestError(`duplicate key ${key}`, position, formatFieldPath(keyPath));
   }
   return new ManifestError(`YAML syntax error: ${error.message}`, position);
 }
@@ -208,6 +213,35 @@ function checkKeys(document: Document.Parsed, file: string, at: (offset: number)
   });
 }
 
+const YAML_11_BOOLEAN = /^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/;
+
+/**
+ * kubectl reads YAML 1.1, where an unquoted yes, no, on or off is a boolean;
+ * YAML 1.2 reads a string. Accepting the string is kind, but the user should
+ * know that kubectl would refuse or misread the same file.
+ */
+function warnYaml11Booleans(
+  document: Document.Parsed,
+  file: string,
+  at: (offset: number) => Position,
+  warnings: ManifestWarning[],
+): void {
+  visit(document, {
+    Pair(_, pair) {
+      const value = pair.value;
+      if (!isScalar(value) || value.type !== 'PLAIN' || !value.range) return;
+      if (typeof value.value !== 'string' || !YAML_11_BOOLEAN.test(value.value)) return;
+      const fieldPath = pathAtOffset(document.contents, value.range[0]) ?? [];
+      warnings.push({
+        file,
+        ...at(value.range[0]),
+        fieldPath: formatFieldPath(fieldPath),
+        message: `unquoted ${value.value} is a string here but a boolean to kubectl; quote it`,
+      });
+    },
+  });
+}
+
 /** Finds the node at a path: a map key's position, or an array item's. */
 function locateNode(
   document: Document.Parsed,
@@ -218,7 +252,9 @@ function locateNode(
   let offset = node?.range?.[0];
   for (const segment of fieldPath) {
     if (isMap(node)) {
-      const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(segment));
+      const pair = node.items.find(
+        (item) => isScalar(item.key) && String(item.key.value) === String(segment),
+      );
       if (!pair) return undefined;
       offset = (pair.key as Node).range?.[0];
       node = resolve(document, pair.value);
@@ -248,14 +284,12 @@ function pathAtOffset(node: unknown, offset: number): (string | number)[] | unde
     for (const pair of node.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : '';
       if (covers(pair.key)) return [key];
-      const rest = covers(pair.value) ? pathAtOffset(pair.value, offset) : undefined;
-      if (rest) return [key, ...rest];
+      if (covers(pair.value)) return [key, ...(pathAtOffset(pair.value, offset) ?? [])];
     }
   }
   if (isSeq(node)) {
     for (const [index, item] of node.items.entries()) {
-      const rest = covers(item) ? pathAtOffset(item, offset) : undefined;
-      if (rest) return [index, ...rest];
+      if (covers(item)) return [index, ...(pathAtOffset(item, offset) ?? [])];
     }
   }
   return undefined;
@@ -268,11 +302,9 @@ function checkUnique(objects: LoadedObject[]): void {
     const key = `${object.kind}/${object.metadata.name}`;
     const first = seen.get(key);
     if (first) {
-      throw new ManifestError(
-        `${object.kind} "${object.metadata.name}" is defined twice; first at ${first.file}:${first.line}`,
-        source,
-        'metadata.name',
-      );
+      const what = `${object.kind} "${object.metadata.name}"`;
+      const message = `${what} is defined twice; first at ${first.file}:${first.line}`;
+      throw new ManifestError(message, source, 'metadata.name');
     }
     seen.set(key, source);
   }
@@ -284,14 +316,18 @@ async function expandPaths(paths: string[], recursive: boolean): Promise<string[
   }
   const files: string[] = [];
   for (const p of paths) {
-    if (p === '-') files.push(p);
-    else if ((await statPath(p)).isDirectory()) files.push(...(await listDirectory(p, recursive, new Set())));
+    const isDirectory = p !== '-' && (await statPath(p)).isDirectory();
+    if (isDirectory) files.push(...(await listDirectory(p, recursive, new Set())));
     else files.push(p);
   }
   return files;
 }
 
-async function listDirectory(dir: string, recursive: boolean, visited: Set<string>): Promise<string[]> {
+async function listDirectory(
+  dir: string,
+  recursive: boolean,
+  visited: Set<string>,
+): Promise<string[]> {
   // A symlink loop must not make a recursive listing endless.
   const real = await fs.realpath(dir);
   if (visited.has(real)) return [];

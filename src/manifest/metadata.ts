@@ -138,7 +138,8 @@ function readServerFields(c: Checker, fields: Record<string, unknown>, path: Fie
   const version = optString(c, fields.resourceVersion, [...path, 'resourceVersion']);
   const created = optString(c, fields.creationTimestamp, [...path, 'creationTimestamp']);
   if (created !== undefined && Number.isNaN(Date.parse(created))) {
-    c.fail([...path, 'creationTimestamp'], `expected an RFC 3339 time, got ${JSON.stringify(created)}`);
+    const got = JSON.stringify(created);
+    c.fail([...path, 'creationTimestamp'], `expected an RFC 3339 time, got ${got}`);
   }
   if (uid !== undefined) result.uid = uid;
   if (generation !== undefined) result.generation = generation;

@@ -90,6 +90,10 @@ function readContainers(c: Checker, value: unknown, path: FieldPath): Container[
   const containers = reqArray(c, value, path, (item, itemPath) => readContainer(c, item, itemPath));
   if (containers.length === 0) c.fail(path, 'expected at least one container, got none');
   checkUniqueNames(c, containers, path);
+  if (containers.length > 1) {
+    // Refused rather than half-run: the pod actor drives one container.
+    c.fail([...path, 1], `Flotilla runs one container per pod; got ${containers.length}`);
+  }
   return containers;
 }
 

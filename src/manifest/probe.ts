@@ -57,9 +57,14 @@ export function readProbe(
   portNames: ReadonlySet<string>,
 ): Probe {
   const fields = readObject(c, value, path, PROBE_RULES);
-  const probe: Probe = { ...readHandler(c, fields, path, portNames), ...readTiming(c, fields, path) };
-  if (kind !== 'readinessProbe' && probe.successThreshold !== 1) {
-    c.fail([...path, 'successThreshold'], `expected 1 for a ${kind}, got ${probe.successThreshold}`);
+  const probe: Probe = {
+    ...readHandler(c, fields, path, portNames),
+    ...readTiming(c, fields, path),
+  };
+  // As in Kubernetes: only readiness may ask for several successes in a row.
+  const { successThreshold } = probe;
+  if (kind !== 'readinessProbe' && successThreshold !== 1) {
+    c.fail([...path, 'successThreshold'], `expected 1 for a ${kind}, got ${successThreshold}`);
   }
   return probe;
 }

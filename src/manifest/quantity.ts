@@ -33,7 +33,8 @@ export function parseQuantity(quantity: string): number | undefined {
   const match = QUANTITY.exec(quantity);
   if (!match) return undefined;
   const [, number, suffix = ''] = match;
-  const multiplier = /^[eE]/.test(suffix) ? 10 ** Number(suffix.slice(1)) : MULTIPLIERS[suffix];
+  const isExponent = /^[eE][+-]?\d+$/.test(suffix);
+  const multiplier = isExponent ? 10 ** Number(suffix.slice(1)) : MULTIPLIERS[suffix];
   const value = Number(number) * multiplier;
   return Number.isFinite(value) ? value : undefined;
 }

@@ -83,7 +83,7 @@ const IMAGE = new RegExp(
   `^(?:${HOST}/)?${PATH_PART}(?:/${PATH_PART})*(?::${TAG})?(?:@${DIGEST})?$`,
 );
 
-/** Checks a container image reference such as "nginx:1.27" or "registry:5000/team/app@sha256:...". */
+/** Checks a container image reference such as "nginx:1.27" or "registry:5000/team/app:v2". */
 export function checkImageReference(value: string): string | undefined {
   if (value.length <= 4096 && IMAGE.test(value)) return undefined;
   return (

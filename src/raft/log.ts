@@ -19,7 +19,10 @@ export class RaftLog {
   snapshot: Snapshot;
   /** Invariant: entries[k].index === snapshot.index + 1 + k. */
   entries: Entry[];
-  /** Highest index known committed. Invariant: snapshot.index <= commit <= lastIndex(); never decreases. */
+  /**
+   * Highest index known committed; never decreases.
+   * Invariant: snapshot.index <= commit <= lastIndex().
+   */
   commit: number;
   /** Highest index handed to the application. Invariant: applied <= commit. */
   applied: number;

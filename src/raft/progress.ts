@@ -20,12 +20,15 @@ export class Progress {
   snapshotTicks = 0;
   /** Heard from since the last check-quorum round. */
   recentActive = true;
-  /** The leader's tick count when it last heard from this follower, for the lease. */
-  lastHeard: number;
+  /**
+   * The leader's tick at which it sent the newest heartbeat this follower
+   * answered: the follower will not vote for another server for an election
+   * timeout after it received that heartbeat, which was no earlier.
+   */
+  leaseFrom = -Infinity;
 
-  constructor(next: number, now: number, heard: boolean) {
+  constructor(next: number) {
     this.next = next;
-    this.lastHeard = heard ? now : -Infinity;
   }
 
   /** True when nothing more should be sent until the follower answers. */

@@ -24,7 +24,6 @@ import type {
   MembershipChange,
   Message,
   ProposeResult,
-  ReadIndexRequest,
   ReadResult,
   ReadState,
   Ready,
@@ -127,6 +126,12 @@ export class RaftNode {
   /** Ticks since the last heartbeat from a leader, or since the last check-quorum as leader. */
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
+  /**
+   * Set from start until the first election timeout or leader contact: a
+   * server that just (re)started may have promised a leader, before the
+   * crash, not to vote for a while, and it honours that promise blindly.
+   */
+  private startingUp = true;
   /** In [electionTicks, 2 * electionTicks); re-drawn at every role change. */
   private randomizedTimeout = 0;
   /** Ticks since this node was built: the leader's clock for the lease. */
@@ -149,7 +154,7 @@ export class RaftNode {
       throw new Error('raft: heartbeatTicks must be below electionTicks');
     }
     this.id = options.id;
-    this.options = { maxMsgEntries: 64, ...options };
+    this.options = { ...options, maxMsgEntries: options.maxMsgEntries ?? 64 };
     this.unsafe = options.unsafe ?? {};
     const snapshot = restored.snapshot ?? EMPTY_SNAPSHOT;
     const { hardState } = restored;
@@ -319,7 +324,7 @@ export class RaftNode {
       commit: this.log.commit,
       applied: this.log.applied,
       lastIndex: this.log.lastIndex(),
-      config: this.config,
+      config: { voters: [...this.config.voters], learners: [...this.config.learners] },
     };
   }
 
@@ -334,13 +339,16 @@ export class RaftNode {
   }
 
   /**
-   * True while this leader has heard from a majority of voters within the
-   * last election timeout, so no other leader can have been elected (given
-   * clocks that tick at similar rates). The scheduler acts only while true.
+   * True while a majority of voters answered a heartbeat this leader sent
+   * less than an election timeout ago: none of them will vote for another
+   * server until that timeout passes on its clock, so no other leader can
+   * exist (given clocks that tick at similar rates). The scheduler acts only
+   * while this is true.
    */
   leaseValid(): boolean {
     if (this.role !== 'leader') return false;
-    const recent = (id: string) => id === this.id || this.heardWithin(id, this.options.electionTicks);
+    const window = this.options.electionTicks;
+    const recent = (id: string) => id === this.id || this.heardWithin(id, window);
     return this.config.voters.filter(recent).length >= quorumSize(this.config);
   }
 
@@ -348,6 +356,7 @@ export class RaftNode {
 
   private tickElection(): void {
     this.electionElapsed++;
+    if (this.electionElapsed >= this.options.electionTicks) this.startingUp = false;
     if (!this.isPromotable() || this.electionElapsed < this.randomizedTimeout) return;
     this.electionElapsed = 0;
     this.campaign('preVote');
@@ -419,14 +428,15 @@ export class RaftNode {
    */
   private answerStaleTerm(m: Message): void {
     if (m.type === 'append' || m.type === 'heartbeat') {
-      this.send({ ...rejection(m.from, 0), term: this.term, reject: false });
+      this.send({ ...appendAnswer(m.from, 0, false), term: this.term });
     } else if (m.type === 'preVote') {
       this.send({ type: 'preVoteResp', to: m.from, term: this.term, reject: true });
     }
   }
 
   private inLease(): boolean {
-    return this.leaderId !== '' && this.electionElapsed < this.options.electionTicks;
+    const known = this.leaderId !== '' || this.startingUp;
+    return known && this.electionElapsed < this.options.electionTicks;
   }
 
   private becomeFollower(term: number, leaderId: string): void {
@@ -442,15 +452,15 @@ export class RaftNode {
   private becomeLeader(): void {
     this.role = 'leader';
     this.leaderId = this.id;
-    const granted = new Set([...this.votes].filter(([, ok]) => ok).map(([id]) => id));
     this.resetRoleState();
     for (const id of peersOf(this.config, this.id)) {
-      this.progress.set(id, new Progress(this.log.lastIndex() + 1, this.now, granted.has(id)));
+      this.progress.set(id, new Progress(this.log.lastIndex() + 1));
     }
     this.appendLocal('noop', NO_DATA);
   }
 
   private resetRoleState(): void {
+    this.startingUp = false;
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.resetRandomizedTimeout();
@@ -485,14 +495,16 @@ export class RaftNode {
     if (this.tallyVotes()) return;
 
     const term = kind === 'preVote' ? this.term + 1 : this.term;
-    const { lastIndex, lastTerm } = { lastIndex: this.log.lastIndex(), lastTerm: this.log.lastTerm() };
+    const lastIndex = this.log.lastIndex();
+    const lastTerm = this.log.lastTerm();
     for (const id of this.config.voters) {
       if (id !== this.id) this.send({ type: kind, to: id, term, lastIndex, lastTerm });
     }
   }
 
   private handleVoteRequest(m: VoteRequest): void {
-    const upToDate = this.unsafe.skipLogUpToDateCheck || this.log.isUpToDate(m.lastIndex, m.lastTerm);
+    const upToDate =
+      this.unsafe.skipLogUpToDateCheck || this.log.isUpToDate(m.lastIndex, m.lastTerm);
     const grant = this.canVote(m) && upToDate;
     const answer = m.type === 'preVote' ? 'preVoteResp' : 'voteResp';
     if (!grant) {
@@ -573,6 +585,7 @@ export class RaftNode {
   }
 
   private heardFromLeader(from: string): void {
+    this.startingUp = false;
     this.electionElapsed = 0;
     this.leaderId = from;
   }
@@ -581,7 +594,7 @@ export class RaftNode {
     const log = this.log;
     // Entries up to our commit already match the leader's; say so at once.
     if (m.prevIndex < log.commit) {
-      this.send({ ...rejection(m.from, log.commit), term: this.term, reject: false });
+      this.send({ ...appendAnswer(m.from, log.commit, false), term: this.term });
       return;
     }
     const skip = this.unsafe.skipConsistencyCheck;
@@ -590,14 +603,14 @@ export class RaftNode {
 
     if (result.truncatedOrAdded) this.recomputeConfig();
     log.commitTo(Math.min(m.commit, result.lastNew));
-    this.send({ ...rejection(m.from, result.lastNew), term: this.term, reject: false });
+    this.send({ ...appendAnswer(m.from, result.lastNew, false), term: this.term });
   }
 
   /** The hint lets the leader skip every entry of a term we do not share. */
   private rejectAppend(m: AppendRequest): void {
     const hint = this.log.findConflictByTerm(m.prevIndex, m.prevTerm);
     this.send({
-      ...rejection(m.from, m.prevIndex),
+      ...appendAnswer(m.from, m.prevIndex, true),
       term: this.term,
       hintIndex: hint.index,
       hintTerm: hint.term,
@@ -606,7 +619,8 @@ export class RaftNode {
 
   private handleHeartbeat(m: Heartbeat): void {
     this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-    this.send({ type: 'heartbeatResp', to: m.from, term: this.term, context: m.context });
+    const { context, sentAt } = m;
+    this.send({ type: 'heartbeatResp', to: m.from, term: this.term, context, sentAt });
   }
 
   private handleSnapshot(m: InstallSnapshot): void {
@@ -622,17 +636,14 @@ export class RaftNode {
       }
       index = log.commit;
     }
-    this.send({ ...rejection(m.from, index), term: this.term, reject: false });
+    this.send({ ...appendAnswer(m.from, index, false), term: this.term });
   }
 
   // ---- leader ---------------------------------------------------------------
 
   private stepLeader(m: Message): void {
     const pr = this.progress.get(m.from);
-    if (pr) {
-      pr.recentActive = true;
-      pr.lastHeard = this.now;
-    }
+    if (pr) pr.recentActive = true;
     switch (m.type) {
       case 'appendResp':
         if (pr) this.handleAppendResponse(m, pr);
@@ -661,6 +672,7 @@ export class RaftNode {
   }
 
   private handleHeartbeatResponse(m: HeartbeatResponse, pr: Progress): void {
+    pr.leaseFrom = Math.max(pr.leaseFrom, m.sentAt);
     pr.probeSent = false;
     if (pr.match < this.log.lastIndex()) this.sendAppend(m.from, pr);
     if (m.context !== '') this.confirmRead(m.from, m.context);
@@ -737,7 +749,7 @@ export class RaftNode {
   private broadcastHeartbeat(context: string): void {
     for (const [to, pr] of this.progress) {
       const commit = Math.min(pr.match, this.log.commit);
-      this.send({ type: 'heartbeat', to, term: this.term, commit, context });
+      this.send({ type: 'heartbeat', to, term: this.term, commit, context, sentAt: this.now });
     }
   }
 
@@ -811,7 +823,7 @@ export class RaftNode {
     }
     for (const id of peersOf(config, this.id)) {
       if (this.progress.has(id)) continue;
-      this.progress.set(id, new Progress(this.log.lastIndex(), this.now, false));
+      this.progress.set(id, new Progress(this.log.lastIndex()));
     }
     // Fewer voters may mean an existing majority already holds more entries.
     this.maybeCommit();
@@ -836,7 +848,7 @@ export class RaftNode {
 
   private heardWithin(id: string, ticks: number): boolean {
     const pr = this.progress.get(id);
-    return pr !== undefined && this.now - pr.lastHeard < ticks;
+    return pr !== undefined && this.now - pr.leaseFrom < ticks;
   }
 
   private notLeader(): { ok: false; reason: 'notLeader'; leaderId: string } {
@@ -862,9 +874,9 @@ export class RaftNode {
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
-/** An appendResp skeleton; callers set term and, for successes, reject: false. */
-function rejection(to: string, index: number) {
-  return { type: 'appendResp' as const, to, reject: true, index, hintIndex: 0, hintTerm: 0 };
+/** An appendResp without a hint; callers add the term. */
+function appendAnswer(to: string, index: number, reject: boolean) {
+  return { type: 'appendResp' as const, to, reject, index, hintIndex: 0, hintTerm: 0 };
 }
 
 function sameHardState(a: HardState, b: HardState): boolean {

@@ -92,7 +92,8 @@ export class SafetyChecker {
     }
     if (known.key !== key || known.prevTerm !== prevTerm) {
       const detail = `${id} stores ${key} after term ${prevTerm} at ${slot}`;
-      throw new SafetyViolation('log matching', `${detail}, others ${known.key} after ${known.prevTerm}`);
+      const others = `others ${known.key} after ${known.prevTerm}`;
+      throw new SafetyViolation('log matching', `${detail}, ${others}`);
     }
   }
 

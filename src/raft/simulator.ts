@@ -31,6 +31,12 @@ export interface ClusterOptions {
   unsafe?: UnsafeBreaks;
   /** Chance that a node crashes right after an input, before persisting its Ready. */
   crashBeforePersist?: number;
+  /** Chance that a node crashes after persisting a Ready (entries or hard state), unsent. */
+  crashAfterPersist?: number;
+  /** Per node, the chance that a tick of the cluster reaches it: below 1 is a slow clock. */
+  clockRates?: number[];
+  /** Check that at most one leader holds a valid lease; sound only with equal clocks. */
+  checkLeases?: boolean;
 }
 
 /** The application a simulated server runs: a digest of everything applied. */
@@ -50,8 +56,12 @@ export class SimNode {
   /** Every ReadState this node produced, for tests. */
   readonly reads: { context: string; index: number }[] = [];
 
-  constructor(id: string) {
+  /** The chance that a cluster tick reaches this node's clock. */
+  clockRate: number;
+
+  constructor(id: string, clockRate: number) {
     this.id = id;
+    this.clockRate = clockRate;
   }
 }
 
@@ -63,10 +73,6 @@ export interface SimStats {
   configChanges: number;
   reads: number;
   crashes: number;
-}
-
-interface InFlight {
-  message: Message;
 }
 
 /**
@@ -83,11 +89,15 @@ export class SimCluster {
   net: NetConditions;
   /** Chance that a node crashes right after an input, before persisting its Ready. */
   crashBeforePersist: number;
+  /** Chance that a node crashes after persisting a Ready (entries or hard state), unsent. */
+  crashAfterPersist: number;
   now = 0;
+  /** Called with every message just before it is delivered; for tests. */
+  observe: ((m: Message) => void) | undefined;
   private readonly random: () => number;
   private readonly options: ClusterOptions;
   /** tick -> messages due then. */
-  private readonly queue = new Map<number, InFlight[]>();
+  private readonly queue = new Map<number, Message[]>();
   /** node id -> partition group; nodes talk only within a group. */
   private groups = new Map<string, number>();
   /** read context -> highest committed index when the read began. */
@@ -99,21 +109,32 @@ export class SimCluster {
     this.random = options.random;
     this.net = options.net;
     this.crashBeforePersist = options.crashBeforePersist ?? 0;
-    for (const id of options.ids) {
-      const node = new SimNode(id);
+    this.crashAfterPersist = options.crashAfterPersist ?? 0;
+    options.ids.forEach((id, n) => {
+      const node = new SimNode(id, options.clockRates?.[n] ?? 1);
       if (options.voters.includes(id)) bootstrapStorage(node.storage, options.voters);
       this.nodes.set(id, node);
       this.start(node, true);
-    }
+    });
   }
 
   /** Advances the clock: every running node ticks, then due messages arrive. */
   tick(): void {
     this.now++;
     for (const node of this.nodes.values()) {
-      if (node.core) this.input(node, (core) => core.tick());
+      if (!node.core || this.random() >= node.clockRate) continue;
+      this.input(node, (core) => core.tick());
     }
     this.deliverDue();
+    if (this.options.checkLeases) this.checkLeases();
+  }
+
+  /** Lease safety: two servers never both believe they hold the leader lease. */
+  private checkLeases(): void {
+    const holders = [...this.nodes.values()].filter((n) => n.core?.leaseValid());
+    if (holders.length <= 1) return;
+    const names = holders.map((n) => `${n.id}@${n.core!.status().term}`).join(', ');
+    throw new SafetyViolation('lease safety', `${names} hold valid leases at tick ${this.now}`);
   }
 
   /** Runs `n` ticks. */
@@ -188,11 +209,14 @@ export class SimCluster {
     return result?.ok ?? false;
   }
 
-  /** Starts a linearizable read at `id`. */
-  read(id: string): void {
+  /** Starts a linearizable read at `id`; returns its context, or undefined when refused. */
+  read(id: string): string | undefined {
     const context = `${id}#${++this.readSeq}`;
     this.pendingReads.set(context, this.checker.maxCommitted);
-    this.input(this.nodes.get(id)!, (core) => core.readIndex(context));
+    const result = this.input(this.nodes.get(id)!, (core) => core.readIndex(context));
+    if (result?.ok) return context;
+    this.pendingReads.delete(context);
+    return undefined;
   }
 
   /** Has `id` take a snapshot at its applied index and compact its log. */
@@ -214,7 +238,9 @@ export class SimCluster {
   private start(node: SimNode, keepApp: boolean): void {
     const restored = restoreState(node.storage);
     const snapshot = restored.snapshot;
-    if (!keepApp) {
+    // An application behind the snapshot (it crashed before installing it)
+    // must start from the snapshot, like one whose state was lost.
+    if (!keepApp || node.app.applied < (snapshot?.index ?? 0)) {
       node.app = { applied: snapshot?.index ?? 0, digest: snapshotDigest(snapshot) };
     }
     node.leaderCommit = 0;
@@ -246,7 +272,7 @@ export class SimCluster {
       this.crash(node.id);
       return result;
     }
-    while (core.hasReady()) this.handleReady(node, core, core.ready());
+    while (node.core && core.hasReady()) this.handleReady(node, core, core.ready());
     return result;
   }
 
@@ -255,6 +281,10 @@ export class SimCluster {
     const commitBefore = node.storage.hardState().commit;
     node.storage.save(persistBatch(rd));
     this.checkPersisted(node, rd, commitBefore);
+    if ((rd.entries.length > 0 || rd.hardState) && this.random() < this.crashAfterPersist) {
+      this.crash(node.id);
+      return;
+    }
     for (const m of rd.messages) this.send(m);
     if (rd.snapshot) this.installSnapshot(node, rd.snapshot);
     for (const e of rd.committedEntries) this.apply(node, e);
@@ -281,7 +311,8 @@ export class SimCluster {
 
   private installSnapshot(node: SimNode, snapshot: Snapshot): void {
     if (snapshot.index <= node.app.applied) {
-      const detail = `${node.id} installs snapshot ${snapshot.index} after applying ${node.app.applied}`;
+      const { applied } = node.app;
+      const detail = `${node.id} installs snapshot ${snapshot.index} after applying ${applied}`;
       throw new SafetyViolation('applied never goes backwards', detail);
     }
     const digest = snapshotDigest(snapshot);
@@ -319,8 +350,8 @@ export class SimCluster {
   private enqueue(message: Message): void {
     const at = this.now + randomInt(this.random, this.net.minDelay, this.net.maxDelay);
     const due = this.queue.get(at);
-    if (due) due.push({ message });
-    else this.queue.set(at, [{ message }]);
+    if (due) due.push(message);
+    else this.queue.set(at, [message]);
   }
 
   /** Delivers what is due now in a random order; a zero delay lands within this tick. */
@@ -330,18 +361,40 @@ export class SimCluster {
       if (!due || due.length === 0) return;
       this.queue.delete(this.now);
       shuffle(due, this.random);
-      for (const { message } of due) this.deliver(message);
+      for (const message of due) this.deliver(message);
     }
   }
 
   private deliver(message: Message): void {
     const node = this.nodes.get(message.to);
     if (!node?.core || !this.connected(message.from, message.to)) return;
+    this.observe?.(message);
     this.input(node, (core) => core.step(message));
   }
 
   private connected(a: string, b: string): boolean {
     return (this.groups.get(a) ?? 0) === (this.groups.get(b) ?? 0);
+  }
+}
+
+/** One line naming a message and its most telling fields. */
+export function describeMessage(m: Message): string {
+  const head = `${m.from}->${m.to} ${m.type} term=${m.term}`;
+  switch (m.type) {
+    case 'append':
+      return `${head} prev=${m.prevIndex}/${m.prevTerm} n=${m.entries.length} commit=${m.commit}`;
+    case 'appendResp':
+      return `${head} reject=${m.reject} index=${m.index} hint=${m.hintIndex}/${m.hintTerm}`;
+    case 'preVote':
+    case 'vote':
+      return `${head} last=${m.lastIndex}/${m.lastTerm}`;
+    case 'preVoteResp':
+    case 'voteResp':
+      return `${head} reject=${m.reject}`;
+    case 'snapshot':
+      return `${head} index=${m.snapshot.index}`;
+    default:
+      return head;
   }
 }
 
@@ -367,6 +420,10 @@ export interface SimulationOptions {
   /** Ticks the healed cluster gets to elect a leader and commit a proposal. */
   calmTicks?: number;
   unsafe?: UnsafeBreaks;
+  /** Forces a chaos profile instead of letting the seed choose. */
+  profile?: 'mixed' | 'crashy';
+  /** Receives one line per delivered message, for replaying a failing seed. */
+  trace?: (line: string) => void;
 }
 
 /** What a run found: the first violation, if any, and what it exercised. */
@@ -379,9 +436,13 @@ export interface SimulationResult {
 /** Runs one seeded simulation; the same seed always replays the same run. */
 export function runSimulation(options: SimulationOptions): SimulationResult {
   const random = createPrng(options.seed);
-  const cluster = buildCluster(random, options.unsafe);
+  const picked = pickProfile(random);
+  const profile = PROFILES.find((p) => p.name === options.profile) ?? picked;
+  const cluster = buildCluster(random, profile, options.unsafe);
+  const { trace } = options;
+  if (trace) cluster.observe = (m) => trace(`t=${cluster.now} ${describeMessage(m)}`);
   try {
-    runChaos(cluster, random, options.chaosTicks ?? 300);
+    runChaos(cluster, random, profile, options.chaosTicks ?? 300);
     runCalm(cluster, options.calmTicks ?? 200);
   } catch (err) {
     const violation = err instanceof Error ? err : new Error(String(err));
@@ -390,46 +451,102 @@ export function runSimulation(options: SimulationOptions): SimulationResult {
   return { seed: options.seed, stats: cluster.stats };
 }
 
-function buildCluster(random: () => number, unsafe?: UnsafeBreaks): SimCluster {
-  const size = randomInt(random, 3, 5);
+/**
+ * How hostile a run is. `mixed` exercises every feature; `crashy` keeps
+ * three voters on a clean network and crashes leaders right after they
+ * persist, the schedule behind the Raft paper's figure 8.
+ */
+interface ChaosProfile {
+  name: 'mixed' | 'crashy';
+  partition: number;
+  crash: number;
+  leaderCrash: number;
+  leaderIsolate: number;
+  restart: number;
+  change: number;
+}
+
+const PROFILES: ChaosProfile[] = [
+  {
+    name: 'mixed', partition: 0.02, crash: 0.004, leaderCrash: 0.02, leaderIsolate: 0.01,
+    restart: 0.05, change: 0.015,
+  },
+  {
+    name: 'crashy', partition: 0.02, crash: 0.004, leaderCrash: 0.05, leaderIsolate: 0.05,
+    restart: 0.1, change: 0,
+  },
+];
+
+function pickProfile(random: () => number): ChaosProfile {
+  return random() < 0.7 ? PROFILES[0] : PROFILES[1];
+}
+
+function buildCluster(random: () => number, profile: ChaosProfile, unsafe?: UnsafeBreaks) {
+  const crashy = profile.name === 'crashy';
+  const size = crashy ? 3 : randomInt(random, 3, 5);
   const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
-  const voters = ids.slice(0, size === 4 ? 3 : randomInt(random, 3, size));
+  const voters = crashy ? ids : ids.slice(0, size === 4 ? 3 : randomInt(random, 3, size));
   const maxDelay = randomInt(random, 1, 4);
+  const skewed = random() < 0.5;
   return new SimCluster({
     ids,
     voters,
     random,
-    net: chaosNet(random, maxDelay),
+    net: crashy ? { loss: 0.1, duplicate: 0, minDelay: 0, maxDelay } : chaosNet(random, maxDelay),
     electionTicks: 10,
     heartbeatTicks: randomInt(random, 1, 3),
-    maxMsgEntries: randomInt(random, 1, 8),
+    // One entry per append splits a new leader's no-op from older entries.
+    maxMsgEntries: crashy || random() < 0.5 ? 1 : randomInt(random, 2, 8),
+    clockRates: skewed ? ids.map(() => 0.3 + random() * 0.7) : undefined,
+    checkLeases: !skewed,
     crashBeforePersist: 0.002,
+    crashAfterPersist: crashy ? 0.1 : 0.02,
     unsafe,
   });
 }
 
 function chaosNet(random: () => number, maxDelay: number): NetConditions {
-  return { loss: random() * 0.15, duplicate: random() * 0.05, minDelay: 0, maxDelay };
+  return { loss: random() * 0.3, duplicate: random() * 0.05, minDelay: 0, maxDelay };
 }
 
-function runChaos(cluster: SimCluster, random: () => number, ticks: number): void {
+function runChaos(cluster: SimCluster, random: () => number, p: ChaosProfile, ticks: number) {
   const ids = [...cluster.nodes.keys()];
   const pick = () => ids[Math.floor(random() * ids.length)];
   let seq = 0;
   for (let t = 0; t < ticks; t++) {
-    if (random() < 0.02) cluster.partition([ids.filter(() => random() < 0.5)]);
-    if (random() < 0.02) cluster.heal();
+    if (random() < p.partition) cluster.partition([ids.filter(() => random() < 0.5)]);
+    if (random() < p.partition) cluster.heal();
+    disturbLeader(cluster, random, p);
     for (const id of ids) {
       const node = cluster.nodes.get(id)!;
-      if (node.core && random() < 0.004) cluster.crash(id);
-      else if (!node.core && random() < 0.05) cluster.restart(id, random() < 0.5);
+      if (node.core && random() < p.crash) cluster.crash(id);
+      else if (!node.core && random() < p.restart) cluster.restart(id, random() < 0.5);
       else if (node.core && random() < 0.02) cluster.compact(id);
     }
     if (random() < 0.4) cluster.propose(pick(), `c${++seq}`);
-    if (random() < 0.05) cluster.read(pick());
-    if (random() < 0.015) proposeRandomChange(cluster, random);
+    if (random() < 0.3) cluster.read(random() < 0.5 ? pick() : oldestLeader(cluster) ?? pick());
+    if (random() < p.change) proposeRandomChange(cluster, random);
     cluster.tick();
   }
+}
+
+/** A client that has not noticed a new leader keeps reading from the old one. */
+function oldestLeader(cluster: SimCluster): string | undefined {
+  let oldest: string | undefined;
+  let oldestTerm = Infinity;
+  for (const node of cluster.nodes.values()) {
+    const s = node.core?.status();
+    if (s?.role === 'leader' && s.term < oldestTerm) [oldest, oldestTerm] = [node.id, s.term];
+  }
+  return oldest;
+}
+
+/** Leaders are where bugs hide: cut off or crash the current one now and then. */
+function disturbLeader(cluster: SimCluster, random: () => number, p: ChaosProfile): void {
+  const leader = cluster.leader();
+  if (!leader) return;
+  if (random() < p.leaderIsolate) cluster.partition([[leader.id]]);
+  if (random() < p.leaderCrash) cluster.crash(leader.id);
 }
 
 function proposeRandomChange(cluster: SimCluster, random: () => number): void {
@@ -457,6 +574,7 @@ function runCalm(cluster: SimCluster, ticks: number): void {
   cluster.heal();
   cluster.net = { loss: 0, duplicate: 0, minDelay: 1, maxDelay: 2 };
   cluster.crashBeforePersist = 0;
+  cluster.crashAfterPersist = 0;
   for (const id of cluster.nodes.keys()) cluster.restart(id, true);
 
   const marker = `calm-${cluster.now}`;

@@ -78,7 +78,10 @@ export function assertAppendable(entries: Entry[], snapshotIndex: number, lastIn
   }
 }
 
-/** RaftStorage kept in memory: for the simulator and tests, where "durable" means "survives a simulated crash". */
+/**
+ * RaftStorage kept in memory, for the simulator and tests: there "durable"
+ * means "survives a simulated crash".
+ */
 export class MemoryStorage implements RaftStorage {
   private hs: HardState = { term: 0, vote: '', commit: 0 };
   private snap: Snapshot | undefined;

@@ -97,12 +97,15 @@ export interface Heartbeat extends Envelope {
   commit: number;
   /** The newest pending read's context, or '' when no read is pending. */
   context: string;
+  /** The leader's tick when it sent this; echoed back to time its lease. */
+  sentAt: number;
 }
 
 /** Answers a heartbeat, echoing its context. */
 export interface HeartbeatResponse extends Envelope {
   type: 'heartbeatResp';
   context: string;
+  sentAt: number;
 }
 
 /** Replaces a lagging follower's log with the leader's snapshot. */

@@ -275,7 +275,9 @@ function exposesNodePorts(spec: Service['spec']): boolean {
  * Fills every NodePort a Service needs: the one the user asked for if free,
  * the one it already had for the same port, or a new one. The search starts
  * at a point derived from the Service's uid so that allocation is
- * deterministic yet spread over the range.
+ * deterministic yet spread over the range. Requested ports are reserved
+ * before any is allocated, so an allocation never takes a port that a later
+ * port of the same Service asks for.
  */
 function assignNodePorts(
   store: Store,
@@ -284,23 +286,27 @@ function assignNodePorts(
   previous: Service['spec'] | undefined,
   uid: string,
 ) {
+  if (!exposesNodePorts(spec)) {
+    for (const port of spec.ports) delete port.nodePort;
+    return;
+  }
   const taken = nodePortsInUse(store, serviceName);
   spec.ports.forEach((port, i) => {
-    if (!exposesNodePorts(spec)) {
-      delete port.nodePort;
-      return;
+    if (port.nodePort === undefined) return;
+    const owner = taken.get(port.nodePort);
+    if (owner) {
+      throw new InvalidError(
+        `provided port ${port.nodePort} is already allocated to service "${owner}"`,
+        `spec.ports[${i}].nodePort`,
+      );
     }
-    if (port.nodePort !== undefined) {
-      const owner = taken.get(port.nodePort);
-      if (owner) {
-        throw new InvalidError(
-          `provided port ${port.nodePort} is already allocated to service "${owner}"`,
-          `spec.ports[${i}].nodePort`,
-        );
-      }
-    } else {
-      port.nodePort = previousNodePort(previous, port) ?? allocateNodePort(taken, `${uid}/${i}`);
-    }
+    taken.set(port.nodePort, serviceName);
+  });
+  spec.ports.forEach((port, i) => {
+    if (port.nodePort !== undefined) return;
+    const kept = previousNodePort(previous, port);
+    port.nodePort =
+      kept !== undefined && !taken.has(kept) ? kept : allocateNodePort(taken, `${uid}/${i}`);
     taken.set(port.nodePort, serviceName);
   });
 }

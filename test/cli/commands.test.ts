@@ -11,11 +11,10 @@ const PODS = '/api/v1/namespaces/default/pods';
 
 describe('commands that change objects', () => {
   let api: FakeApi;
-  let standIns: string[] = [];
   const cli = (...args: string[]) => runCli(['--data-dir', api.dataDir, ...args]);
 
   before(async () => {
-    standIns = ensureManifestModule();
+    ensureManifestModule();
     api = await new FakeApi()
       .on(`POST ${DEPLOYMENTS}`, (req) => ({ status: 201, body: req.body }))
       .on(`GET ${DEPLOYMENTS}/web`, { status: 200, body: deployment() })
@@ -27,13 +26,11 @@ describe('commands that change objects', () => {
   beforeEach(() => {
     api.requests.length = 0;
   });
-  after(async () => {
-    await api.stop();
-    for (const f of standIns) fs.rmSync(f);
-  });
+  after(() => api.stop());
 
   it('run creates a labelled one-container deployment', async () => {
-    const res = await cli('run', 'api', '--image=ghcr.io/acme/api:2', '--port=8080', '--replicas=3');
+    const image = '--image=ghcr.io/acme/api:2';
+    const res = await cli('run', 'api', image, '--port=8080', '--replicas=3');
     assert.equal(res.code, 0, res.stderr);
     assert.equal(res.stdout, 'deployment.apps/api created\n');
     const [post] = api.writes();

@@ -9,7 +9,6 @@ const WEB = '/apis/apps/v1/namespaces/default/deployments/web';
 
 describe('flotilla edit', () => {
   let api: FakeApi;
-  let standIns: string[] = [];
   let putAnswer: Answer = { status: 200 };
 
   function editor(name: string, body: string): string {
@@ -24,7 +23,7 @@ describe('flotilla edit', () => {
   const copyPath = (stderr: string) => /stored to "([^"]+)"/.exec(stderr)?.[1] ?? '';
 
   before(async () => {
-    standIns = ensureManifestModule();
+    ensureManifestModule();
     api = await new FakeApi()
       .on(`GET ${WEB}`, { status: 200, body: deployment() })
       .on(`PUT ${WEB}`, () => putAnswer)
@@ -34,10 +33,7 @@ describe('flotilla edit', () => {
     api.requests.length = 0;
     putAnswer = { status: 200, body: deployment() };
   });
-  after(async () => {
-    await api.stop();
-    for (const f of standIns) fs.rmSync(f);
-  });
+  after(() => api.stop());
 
   it('replaces the object with the edited text, guarded by its resourceVersion', async () => {
     const res = await edit(editor('bump.sh', `sed -i 's/nginx:1.27/nginx:1.28/' "$1"`));

@@ -133,19 +133,28 @@ const STAND_INS: Record<string, string> = {
   load: `
 const fs = require('node:fs');
 const YAML = require('yaml');
-exports.loadManifests = async (paths) => {
+const { ManifestError } = require('../errors');
+async function read(file, stdin) {
+  if (file !== '-') return fs.readFileSync(file, 'utf8');
+  let text = '';
+  for await (const chunk of stdin) text += chunk;
+  return text;
+}
+exports.loadManifests = async (paths, opts) => {
   const objects = [];
   for (const file of paths) {
-    const docs = YAML.parseAllDocuments(fs.readFileSync(file, 'utf8'));
-    for (const doc of docs) objects.push({ object: doc.toJS(), source: { file, line: 1 } });
+    for (const doc of YAML.parseAllDocuments(await read(file, opts.stdin))) {
+      if (doc.errors.length) throw new ManifestError(doc.errors[0].message, { file });
+      objects.push({ object: doc.toJS(), source: { file, line: 1 } });
+    }
   }
   return { objects, warnings: [] };
 };`,
   validate: `
-exports.validateManifest = (value) => {
+exports.validateManifest = (value, ctx) => {
   if (!value.spec) {
     const { ManifestError } = require('../errors');
-    throw new ManifestError('spec: expected an object', { file: 'edited', line: 1 });
+    throw new ManifestError('spec: expected an object', { file: ctx.file, line: 1 });
   }
   return { object: value, warnings: [] };
 };`,
@@ -153,17 +162,18 @@ exports.validateManifest = (value) => {
 
 /**
  * Puts minimal stand-ins for the manifest module next to the compiled CLI
- * when the real module has not been built there; returns what to remove.
+ * when the real module has not been built there (a build of the CLI's files
+ * alone). They stay: test files run in parallel and may all be using them,
+ * and compiling the real module overwrites them.
  */
-export function ensureManifestModule(): string[] {
+export function ensureManifestModule(): void {
   const dir = path.join(path.dirname(MAIN), 'manifest');
-  const written: string[] = [];
   for (const [name, source] of Object.entries(STAND_INS)) {
     const file = path.join(dir, `${name}.js`);
     if (fs.existsSync(file)) continue;
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(file, source);
-    written.push(file);
+    const partial = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(partial, source);
+    fs.renameSync(partial, file);
   }
-  return written;
 }

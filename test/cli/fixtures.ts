@@ -37,7 +37,9 @@ export function pods(): Pod[] {
       ready: false,
       restartCount: 4,
       state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s' } },
-      lastState: { terminated: { exitCode: 1, reason: 'Error', finishedAt: ago(5 * MIN + 30_000) } },
+      lastState: {
+        terminated: { exitCode: 1, reason: 'Error', finishedAt: ago(5 * MIN + 30_000) },
+      },
     }),
   ];
 }

@@ -57,7 +57,8 @@ describe('flotilla get', () => {
     const res = await get('deploy');
     assert.equal(
       res.stdout,
-      'NAME   READY   UP-TO-DATE   AVAILABLE   AGE\n' + 'web    1/2     2            1           2d3h\n',
+      'NAME   READY   UP-TO-DATE   AVAILABLE   AGE\n' +
+        'web    1/2     2            1           2d3h\n',
     );
   });
 
@@ -152,6 +153,11 @@ describe('flotilla get', () => {
     assert.doesNotMatch(res.stderr, /\n\s+at /);
   });
 
+  it('accepts -o=json as kubectl users write it', async () => {
+    const res = await get('svc', '-o=json');
+    assert.equal(JSON.parse(res.stdout).kind, 'List');
+  });
+
   it('rejects an unknown output format', async () => {
     const res = await get('pods', '-o', 'xml');
     assert.equal(res.code, 1);
@@ -168,6 +174,12 @@ describe('flotilla get without an agent', () => {
       'error: cannot reach the flotilla agent at /nonexistent/flotilla/flotilla.sock: ' +
         'is it running with this --data-dir?\n',
     );
+  });
+
+  it('stops at the first kind instead of repeating the error for each', async () => {
+    const res = await runCli(['--data-dir', '/nonexistent/flotilla', 'get', 'deploy,svc,po']);
+    assert.equal(res.code, 1);
+    assert.equal(res.stderr.split('\n').length, 2);
   });
 
   it('finds the data directory through FLOTILLA_DATA_DIR', async () => {

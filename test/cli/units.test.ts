@@ -7,7 +7,12 @@ import { nodeStatus, podStatus, servicePorts } from '../../src/cli/printers';
 import { reportFailure } from '../../src/cli/report';
 import { parseTargets } from '../../src/cli/resources';
 import { matchesSelector, parseSelector } from '../../src/cli/selector';
-import { AgentRequestError, ApiError, InvalidError } from '../../src/errors';
+import {
+  AgentRequestError,
+  AgentUnreachableError,
+  ApiError,
+  InvalidError,
+} from '../../src/errors';
 
 const S = 1000;
 const M = 60 * S;
@@ -160,9 +165,12 @@ describe('error reports', () => {
     return text;
   }
 
-  it('prints one line for an API error even with --debug', () => {
-    const text = report(new ApiError('Conflict', 'the object was modified', 409), true);
-    assert.equal(text, 'error: the object was modified\n');
+  it('prints one line for an API error or an unreachable agent even with --debug', () => {
+    const conflict = new ApiError('Conflict', 'the object was modified', 409);
+    assert.equal(report(conflict, true), 'error: the object was modified\n');
+    const down = new ApiError('ServiceUnavailable', 'no leader', 503);
+    assert.equal(report(down, true), 'error: no leader\n');
+    assert.equal(report(new AgentUnreachableError('/s.sock'), true).split('\n').length, 2);
   });
 
   it('prints the stack of an unexpected error only with --debug', () => {

@@ -34,7 +34,10 @@ type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 function answerWithId(id: string): Handler {
   return (req, res) => {
     req.resume();
-    req.on('end', () => res.writeHead(200, { 'x-backend': id }).end(id));
+    req.on('end', () => {
+      res.writeHead(200, { 'x-backend': id, 'content-length': Buffer.byteLength(id) });
+      res.end(id);
+    });
   };
 }
 
@@ -80,13 +83,18 @@ function service(
   opts: { mode?: BalancedMode; port?: number; name?: string } = {},
 ): BalancedService {
   const listen = [{ host: HOST, port: opts.port ?? 0 }];
-  return { key, ports: [{ name: opts.name ?? 'http', mode: opts.mode ?? 'http', listen, endpoints }] };
+  const mode = opts.mode ?? 'http';
+  return { key, ports: [{ name: opts.name ?? 'http', mode, listen, endpoints }] };
 }
 
 function portOf(report: SyncReport, key: string): number {
   const listener = report.listeners.find((l) => l.key === key);
   assert.ok(listener, `no listener for ${key}: ${JSON.stringify(report)}`);
   return listener.boundPort;
+}
+
+async function listenPort(lb: Balancer, svc: BalancedService): Promise<number> {
+  return portOf(await lb.sync([svc]), svc.key);
 }
 
 interface Reply {
@@ -213,7 +221,7 @@ describe('http mode', () => {
   test('answers 502 when the only endpoint refuses', async () => {
     const dead: Endpoint = { id: 'dead', host: HOST, port: await closedPort(), nodeName: 'n' };
     const lb = startBalancer();
-    const port = portOf(await lb.sync([service('default/dead', [dead])]), 'default/dead');
+    const port = await listenPort(lb, service('default/dead', [dead]));
     const reply = await fetchText(port);
     assert.equal(reply.status, 502);
     assert.match(reply.body, /default\/dead/);
@@ -222,7 +230,7 @@ describe('http mode', () => {
   test('rejects a request with both Content-Length and Transfer-Encoding', async () => {
     const backend = await startBackend('p1');
     const lb = startBalancer();
-    const port = portOf(await lb.sync([service('default/smuggle', [backend.endpoint()])]), 'default/smuggle');
+    const port = await listenPort(lb, service('default/smuggle', [backend.endpoint()]));
 
     const reply = await rawExchange(
       port,
@@ -236,7 +244,7 @@ describe('http mode', () => {
   test('answers 431 to a request head over the size limit', async () => {
     const backend = await startBackend('p1');
     const lb = startBalancer();
-    const port = portOf(await lb.sync([service('default/big', [backend.endpoint()])]), 'default/big');
+    const port = await listenPort(lb, service('default/big', [backend.endpoint()]));
     const reply = await rawExchange(
       port,
       `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
@@ -247,7 +255,7 @@ describe('http mode', () => {
   test('closes a connection whose request head arrives too slowly', async () => {
     const backend = await startBackend('p1');
     const lb = startBalancer({ timeouts: { headersMs: 300 } });
-    const port = portOf(await lb.sync([service('default/slow', [backend.endpoint()])]), 'default/slow');
+    const port = await listenPort(lb, service('default/slow', [backend.endpoint()]));
 
     const started = Date.now();
     const reply = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n');
@@ -258,7 +266,7 @@ describe('http mode', () => {
 });
 
 describe('draining', () => {
-  test('sends no new requests to a terminating endpoint but lets its slow response finish', async () => {
+  test('gives a terminating endpoint no new requests but finishes its slow response', async () => {
     let finishSlow: () => void = () => undefined;
     const old = await startBackend('old', (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
@@ -307,7 +315,7 @@ describe('draining', () => {
     });
     cleanups.push(() => release());
     const lb = startBalancer();
-    const port = portOf(await lb.sync([service('default/hang', [hang.endpoint()])]), 'default/hang');
+    const port = await listenPort(lb, service('default/hang', [hang.endpoint()]));
     assert.equal(await lb.waitIdle('hang', 1000), true);
 
     const arrived = once(hang.server, 'request');
@@ -324,11 +332,13 @@ describe('upgrade and streaming', () => {
   test('tunnels an upgraded connection both ways', async () => {
     const backend = await startBackend('ws');
     backend.server.on('upgrade', (_req, socket: net.Socket) => {
-      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n',
+      );
       socket.pipe(socket);
     });
     const lb = startBalancer();
-    const port = portOf(await lb.sync([service('default/ws', [backend.endpoint()])]), 'default/ws');
+    const port = await listenPort(lb, service('default/ws', [backend.endpoint()]));
 
     const socket = net.connect(port, HOST);
     cleanups.push(() => void socket.destroy());
@@ -348,7 +358,7 @@ describe('upgrade and streaming', () => {
       res.writeHead(403, { 'content-type': 'text/plain' }).end('no upgrades here');
     });
     const lb = startBalancer();
-    const port = portOf(await lb.sync([service('default/noup', [backend.endpoint()])]), 'default/noup');
+    const port = await listenPort(lb, service('default/noup', [backend.endpoint()]));
     const reply = await rawExchange(
       port,
       'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
@@ -357,7 +367,7 @@ describe('upgrade and streaming', () => {
     assert.match(reply, /no upgrades here$/);
   });
 
-  test('streams a large upload without buffering it', async () => {
+  test('streams a large upload without buffering it', async (t) => {
     const total = 384 * 1024 * 1024;
     const backend = await startBackend('sink', (req, res) => {
       let received = 0;
@@ -365,7 +375,7 @@ describe('upgrade and streaming', () => {
       req.on('end', () => res.end(String(received)));
     });
     const lb = startBalancer();
-    const port = portOf(await lb.sync([service('default/upload', [backend.endpoint()])]), 'default/upload');
+    const port = await listenPort(lb, service('default/upload', [backend.endpoint()]));
 
     const chunk = Buffer.alloc(64 * 1024, 7);
     let sent = 0;
@@ -396,9 +406,9 @@ describe('upgrade and streaming', () => {
 
     assert.equal(Number(reply), total);
     const growthMiB = (rssPeak - rssBefore) / 1024 / 1024;
-    process.stdout.write(
-      `# upload ${total / 2 ** 20} MiB in ${seconds.toFixed(2)} s, ` +
-        `rss growth ${growthMiB.toFixed(1)} MiB\n`,
+    t.diagnostic(
+      `upload ${total / 2 ** 20} MiB in ${seconds.toFixed(2)} s, ` +
+        `rss growth ${growthMiB.toFixed(1)} MiB`,
     );
     assert.ok(growthMiB < 64, `rss grew by ${growthMiB.toFixed(1)} MiB`);
   });
@@ -428,7 +438,7 @@ describe('affinity', () => {
   });
 });
 
-describe('sync', () => {
+describe('sync', { timeout: 10_000 }, () => {
   test('adds, replaces and removes listeners without disturbing open ones', async () => {
     const backend = await startBackend('p1');
     const lb = startBalancer();
@@ -470,7 +480,8 @@ describe('sync', () => {
       service('default/taken', [], { port: taken }),
       service('default/free', []),
     ]);
-    assert.deepEqual(report.failed.map(({ key, host, port, code }) => ({ key, host, port, code })), [
+    const failed = report.failed.map(({ key, host, port, code }) => ({ key, host, port, code }));
+    assert.deepEqual(failed, [
       { key: 'default/taken', host: HOST, port: taken, code: 'EADDRINUSE' },
     ]);
     assert.equal(report.listeners.length, 1);
@@ -478,7 +489,7 @@ describe('sync', () => {
   });
 });
 
-describe('tcp mode', () => {
+describe('tcp mode', { timeout: 10_000 }, () => {
   async function startEchoCounter(): Promise<{ port: number; endpoint: Endpoint }> {
     // Answers only after the client half-closes, then closes its side.
     const server = net.createServer({ allowHalfOpen: true }, (socket) => {
@@ -497,7 +508,8 @@ describe('tcp mode', () => {
     const backend = await startEchoCounter();
     const lb = startBalancer();
     const report = await lb.sync([service('default/tcp', [backend.endpoint], { mode: 'tcp' })]);
-    const socket = net.connect({ port: portOf(report, 'default/tcp'), host: HOST, allowHalfOpen: true });
+    const port = portOf(report, 'default/tcp');
+    const socket = net.connect({ port, host: HOST, allowHalfOpen: true });
     let reply = '';
     socket.on('data', (c: Buffer) => (reply += c.toString()));
     socket.end('x'.repeat(100_000));

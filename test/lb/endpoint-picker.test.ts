@@ -4,7 +4,8 @@ import { EndpointPicker } from '../../src/lb/endpoint-picker';
 import type { Endpoint } from '../../src/lb/types';
 
 function endpoint(id: string, terminating = false): Endpoint {
-  return { id, host: '10.0.0.1', port: Number(id.replace(/\D/g, '')) + 8000, nodeName: 'n1', terminating };
+  const port = Number(id.replace(/\D/g, '')) + 8000;
+  return { id, host: '10.0.0.1', port, nodeName: 'n1', terminating };
 }
 
 function manualClock(): { now: () => number; advance: (ms: number) => void } {

@@ -164,19 +164,22 @@ describe('DockerRuntime', () => {
 
 describe('DockerRuntime pulls against a scripted engine', () => {
   let dir = '';
-  let server: Server | undefined;
+  const servers: Server[] = [];
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'flotilla-pull-'));
   });
   after(async () => {
-    server?.closeAllConnections();
-    server?.close();
+    for (const server of servers) {
+      server.closeAllConnections();
+      server.close();
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 
   async function serve(handler: RequestListener): Promise<DockerRuntime> {
     const socketPath = join(dir, `engine-${Math.random().toString(16).slice(2)}.sock`);
-    server = createServer(handler);
+    const server = createServer(handler);
+    servers.push(server);
     server.listen(socketPath);
     await once(server, 'listening');
     return new DockerRuntime({ socketPath });
@@ -209,20 +212,24 @@ describe('DockerRuntime pulls against a scripted engine', () => {
   });
 
   it('aborts a pull in progress and closes its connection', async () => {
-    const abort = new AbortController();
-    const requestClosed = new Promise<void>((resolve) => {
-      void serve((req, res) => {
-        res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.write('{"status":"Downloading","id":"1"}\n');
-        req.socket.once('close', () => resolve());
-        abort.abort(new Error('pod deleted'));
-      }).then((runtime) => {
-        pulling = runtime.pullImage('app:1', abort.signal);
-      });
+    let connectionClosed: Promise<unknown> | undefined;
+    let markRequested!: () => void;
+    const requested = new Promise<void>((resolve) => (markRequested = resolve));
+    const runtime = await serve((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.write('{"status":"Downloading","id":"1"}\n');
+      // The client's abort resets the socket: wait for close, not for once()
+      // which would reject on the reset.
+      connectionClosed = new Promise((resolve) => req.socket.once('close', resolve));
+      markRequested();
     });
-    let pulling: Promise<void> | undefined;
-    await requestClosed;
-    await assert.rejects(pulling as Promise<void>, /pod deleted/);
+
+    const abort = new AbortController();
+    const outcome = assert.rejects(runtime.pullImage('app:1', abort.signal), /pod deleted/);
+    await requested;
+    abort.abort(new Error('pod deleted'));
+    await outcome;
+    await connectionClosed;
   });
 });
 
