@@ -11,7 +11,7 @@ import type pino from 'pino';
 import { POD_MACHINE_VERSION, type PodContext, type PodInput } from '../actors/pod';
 import type { SnapshotStore } from '../actors/snapshots';
 import type { Pod } from '../model/types';
-import type { ContainerRuntime, RuntimeEvent } from '../runtime/container-runtime';
+import type { ContainerRuntime, EventWatch, RuntimeEvent } from '../runtime/container-runtime';
 import { LABEL, nodeSelector } from '../runtime/labels';
 import { providePodEffects, type PodEffectsOptions } from '../runtime/pod-effects';
 import type { CommandLog } from '../store/command-log';
@@ -52,7 +52,7 @@ export class Kubelet {
   private readonly opts: KubeletOptions;
   private readonly machine: PodMachine;
   private readonly pods = new Map<string, Running>();
-  private watch?: { close(): void };
+  private watch?: EventWatch;
   private stopped = false;
 
   constructor(opts: KubeletOptions) {
@@ -72,6 +72,9 @@ export class Kubelet {
     this.watch = runtime.watchEvents(nodeSelector(this.opts.clusterId, this.opts.nodeName), (e) =>
       this.onRuntimeEvent(e),
     );
+    // Checks made before the stream is live could miss a container's death;
+    // but an engine that is down must not hold the agent back for long.
+    await Promise.race([this.watch.ready?.catch(() => undefined), delay(2000)]);
     store.on('change', this.onChange);
     for (const pod of store.list<Pod>('Pod')) this.reconcilePod(pod);
     await this.sweepOrphans();
@@ -272,4 +275,8 @@ export function flattenState(value: unknown): string {
   if (typeof value === 'string') return value;
   const [key, inner] = Object.entries(value as Record<string, unknown>)[0];
   return `${key}.${flattenState(inner)}`;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -73,6 +73,8 @@ export type RuntimeEvent =
 /** A handle on an event subscription. */
 export interface EventWatch {
   close(): void;
+  /** Settles once the stream is live; events before that may be missed. */
+  ready?: Promise<void>;
 }
 
 /** Options for reading a container's output. */

@@ -12,10 +12,11 @@ import { after, before, describe, test } from 'node:test';
 
 const BINARY = path.resolve(__dirname, '..', '..', '..', 'dist', 'flotilla');
 process.env.FLOTILLA_E2E_BIN = BINARY;
-// Without Node on PATH, anything that shelled out to `node` would fail.
-process.env.PATH = '/usr/sbin:/usr/bin:/sbin:/bin'
+// The agent and CLI run with a PATH that has no Node.js on it, so anything
+// that shelled out to `node` would fail.
+process.env.FLOTILLA_E2E_PATH = (process.env.PATH ?? '')
   .split(':')
-  .filter((dir) => !fs.existsSync(path.join(dir, 'node')))
+  .filter((dir) => dir && !fs.existsSync(path.join(dir, 'node')))
   .join(':');
 
 import { ROOT, TestAgent, dockerAvailable, freeLoopbackAddress, httpGet, waitFor } from './harness';
@@ -37,7 +38,8 @@ describe('the single executable runs the example end to end', { skip }, () => {
 
   test('version runs from an empty directory without Node', () => {
     const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-bin-'));
-    const r = spawnSync(BINARY, ['version', '--client'], { cwd, encoding: 'utf8', env: { PATH: process.env.PATH } });
+    const env = { PATH: process.env.FLOTILLA_E2E_PATH };
+    const r = spawnSync(BINARY, ['version', '--client'], { cwd, encoding: 'utf8', env });
     fs.rmSync(cwd, { recursive: true });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /Client Version: v\d+\.\d+\.\d+/);

@@ -21,6 +21,17 @@ export function flotillaCommand(): string[] {
   return [process.execPath, path.join(ROOT, 'build', 'src', 'main.js')];
 }
 
+/**
+ * The environment for flotilla processes. FLOTILLA_E2E_PATH replaces PATH
+ * for them only, so that the single executable can be run without Node.js
+ * on PATH while the test itself still finds docker.
+ */
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  if (process.env.FLOTILLA_E2E_PATH) env.PATH = process.env.FLOTILLA_E2E_PATH;
+  return env;
+}
+
 /** True when a Docker engine answers on its default socket. */
 export function dockerAvailable(): boolean {
   return spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
@@ -61,7 +72,7 @@ export class TestAgent {
         '--container-label', `io.flotilla.test-run=${this.runId}`,
       ],
       {
-        env: { ...process.env, FLOTILLA_BACKOFF_SCALE: '0.1', FLOTILLA_LOG_FORMAT: 'json' },
+        env: childEnv({ FLOTILLA_BACKOFF_SCALE: '0.1', FLOTILLA_LOG_FORMAT: 'json' }),
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -92,6 +103,7 @@ export class TestAgent {
     const [cmd, ...pre] = flotillaCommand();
     const r = spawnSync(cmd, [...pre, '--data-dir', this.dataDir, ...args], {
       input,
+      env: childEnv(),
       encoding: 'utf8',
       timeout: 60_000,
     });
