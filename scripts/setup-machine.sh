@@ -32,7 +32,7 @@ wait_for() {
 }
 
 is_installed() {
-  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'
+  [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == 'install ok installed' ]]
 }
 
 install_packages() {
@@ -49,16 +49,14 @@ install_packages() {
   # nginx and haproxy must not start on install: they would hold port 80
   # and the benchmarks start them with their own configs. A policy-rc.d
   # that answers 101 tells the maintainer scripts not to start services.
-  local own_policy=0
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
     chmod 755 /usr/sbin/policy-rc.d
-    own_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
   apt-get update -q
   apt-get install -y -q "${missing[@]}"
-  if ((own_policy)); then rm -f /usr/sbin/policy-rc.d; fi
 }
 
 docker_answers() { docker info >/dev/null 2>&1; }

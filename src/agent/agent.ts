@@ -109,8 +109,13 @@ export class Agent {
       log,
       logger: nodeLogger.child({ component: 'api' }),
       decorateNode: (node) => withRole(node, 'leader'),
+      metrics: () => balancer.metrics(),
     });
     await this.api.listenUnix(this.socketPath);
+    if (this.config.listen) {
+      const { host, port } = splitHostPort(this.config.listen);
+      await this.api.listenTcp(host || '0.0.0.0', port);
+    }
     nodeLogger.info(
       { socket: this.socketPath, clusterId: identity.clusterId, address, version: VERSION },
       'agent ready',

@@ -23,11 +23,15 @@ export interface ApiServerOptions {
   store: Store;
   log: CommandLog;
   logger: pino.Logger;
+  /** Per-Service balancer counters of this node, for the metrics endpoint. */
+  metrics?: () => unknown;
   /** Adds live fields (the Raft role) to a Node before it is returned. */
   decorateNode?: (node: StoredObject) => StoredObject;
 }
 
 type Handler = (req: Request) => Promise<unknown> | unknown;
+/** A handler that answers the raw request itself. */
+export type RawHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 interface Request {
   method: string;
   params: string[];
@@ -43,6 +47,7 @@ const RESOURCES: { path: string; kind: Kind; writable: boolean; apiVersion: stri
   { path: `/api/v1${NS}/services`, kind: 'Service', writable: true, apiVersion: 'v1' },
   { path: `/api/v1${NS}/pods`, kind: 'Pod', writable: false, apiVersion: 'v1' },
   { path: '/api/v1/nodes', kind: 'Node', writable: false, apiVersion: 'v1' },
+  { path: `/api/v1${NS}/events`, kind: 'Event', writable: false, apiVersion: 'v1' },
 ];
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
@@ -50,29 +55,57 @@ const MAX_BODY_BYTES = 8 * 1024 * 1024;
 export class ApiServer {
   private readonly opts: ApiServerOptions;
   private readonly routes: { method: string; pattern: RegExp; handler: Handler }[] = [];
-  readonly server: http.Server;
+  private readonly mounts: { prefix: string; handler: RawHandler }[] = [];
+  private readonly servers: http.Server[] = [];
 
   constructor(opts: ApiServerOptions) {
     this.opts = opts;
-    this.server = http.createServer((req, res) => void this.handle(req, res));
     this.defineRoutes();
+  }
+
+  /**
+   * Hands every request whose path starts with `prefix` to `handler`
+   * untouched: how the cluster's own endpoints share the node's listener.
+   */
+  mount(prefix: string, handler: RawHandler): void {
+    this.mounts.push({ prefix, handler });
   }
 
   /** Listens on a unix socket that only the owner may use. */
   async listenUnix(socketPath: string): Promise<void> {
     fs.rmSync(socketPath, { force: true });
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(socketPath, () => resolve());
-    });
+    const server = this.newServer();
+    await listen(server, (done) => server.listen(socketPath, done));
     fs.chmodSync(socketPath, 0o600);
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
+  /** Listens on a TCP address (the node's --listen); returns the bound port. */
+  async listenTcp(host: string, port: number): Promise<number> {
+    const server = this.newServer();
+    await listen(server, (done) => server.listen(port, host, done));
+    return (server.address() as { port: number }).port;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      this.servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            server.closeAllConnections();
+          }),
+      ),
+    );
+  }
+
+  private newServer(): http.Server {
+    const server = http.createServer((req, res) => {
+      const mount = this.mounts.find((m) => (req.url ?? '').startsWith(m.prefix));
+      if (mount) mount.handler(req, res);
+      else void this.handle(req, res);
     });
+    this.servers.push(server);
+    return server;
   }
 
   private route(method: string, path: string, handler: Handler): void {
@@ -84,6 +117,10 @@ export class ApiServer {
     this.route('GET', '/version', () => versionInfo());
     this.route('GET', '/healthz', () => 'ok');
     this.route('POST', '/apis/flotilla.io/v1/apply', (r) => this.apply(r));
+    this.route('GET', '/apis/flotilla.io/v1/metrics', () => ({
+      kind: 'BalancerMetrics',
+      services: this.opts.metrics?.() ?? {},
+    }));
     for (const res of RESOURCES) {
       this.route('GET', res.path, (r) => this.list(res.kind, res.apiVersion, r));
       this.route('GET', `${res.path}/:name`, (r) => this.get(res.kind, r.params[0]));
@@ -251,6 +288,16 @@ export class ApiServer {
     }
     return object;
   }
+}
+
+function listen(server: http.Server, start: (done: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    start(() => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 function versionInfo() {

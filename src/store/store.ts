@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Database } from '../db/open';
 
 /** The kinds of object the store keeps. */
-export type Kind = 'Deployment' | 'ReplicaSet' | 'Service' | 'Pod' | 'Node';
+export type Kind = 'Deployment' | 'ReplicaSet' | 'Service' | 'Pod' | 'Node' | 'Event';
 
 /** One object that a committed command added, changed or removed. */
 export interface Change {
