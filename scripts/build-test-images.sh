@@ -155,6 +155,7 @@ main() {
   build_image awesomeproduct/awsprdct amazing awsprdct amazing
   build_image awesomeproduct/awsprdct v2 awsprdct v2
   build_image flotilla-test/crasher 1 crasher 1
+  build_image flotilla-test/slowstream 1 slowstream 1
 }
 
 main "$@"

@@ -13,6 +13,7 @@ import type {
   Command,
   CommandResult,
   DeploymentStatusCommand,
+  NodeConditionCommand,
   RegisterNodeCommand,
 } from './commands';
 import type { Kind, Store, StoredObject } from './store';
@@ -58,6 +59,9 @@ export function applyCommand(store: Store, index: number, command: Command): Com
       return { index };
     case 'registerNode':
       registerNode(store, index, command);
+      return { index };
+    case 'nodeCondition':
+      setNodeCondition(store, index, command);
       return { index };
   }
 }
@@ -458,6 +462,18 @@ function registerNode(store: Store, index: number, cmd: RegisterNodeCommand) {
   if (existing && canonicalJson({ ...existing, metadata: { ...existing.metadata, resourceVersion: '' } }) === canonicalJson(node)) {
     return;
   }
+  store.put('Node', node as unknown as StoredObject, index);
+}
+
+function setNodeCondition(store: Store, index: number, cmd: NodeConditionCommand) {
+  const node = store.get<Node>('Node', cmd.name);
+  if (!node) return;
+  const old = node.status.conditions.find((c) => c.type === cmd.condition.type);
+  if (old && old.status === cmd.condition.status && old.reason === cmd.condition.reason) return;
+  const changed = !old || old.status !== cmd.condition.status;
+  const since = changed ? cmd.now : old.lastTransitionTime;
+  const condition = { ...cmd.condition, ...(since ? { lastTransitionTime: since } : {}) };
+  node.status.conditions = upsertCondition(node.status.conditions, condition);
   store.put('Node', node as unknown as StoredObject, index);
 }
 

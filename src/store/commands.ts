@@ -5,7 +5,7 @@
  * the same tables.
  */
 import type { Deployment, Manifest, Service } from '../manifest/types';
-import type { Node, Pod, PodStatus } from '../model/types';
+import type { Condition, Node, Pod, PodStatus } from '../model/types';
 
 /** Kinds a user can create, change and delete. */
 export type UserKind = 'Deployment' | 'Service';
@@ -98,6 +98,42 @@ export interface RegisterNodeCommand {
   now: string;
 }
 
+/**
+ * Sets one condition of a node as another server observed it (the leader's
+ * failure detector marking it NotReady, or Ready again). The transition
+ * time changes only when the status does.
+ */
+export interface NodeConditionCommand {
+  op: 'nodeCondition';
+  name: string;
+  condition: Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
+  now: string;
+}
+
+/** What a component saw happen to one object, before aggregation. */
+export interface EventRecord {
+  involvedObject: { kind: string; name: string; uid?: string };
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+  /** The component that saw it: kubelet, deployment-controller, scheduler. */
+  source: { component: string; host?: string };
+  /** How many times it happened since the last record. */
+  count: number;
+  firstTimestamp: string;
+  lastTimestamp: string;
+}
+
+/**
+ * Records events, merging each into an earlier event with the same object,
+ * reason and message; old and surplus events are pruned as of `now`.
+ */
+export interface RecordEventsCommand {
+  op: 'recordEvents';
+  events: EventRecord[];
+  now: string;
+}
+
 /** Every command of the log. */
 export type Command =
   | ApplyCommand
@@ -110,7 +146,9 @@ export type Command =
   | RemovePodCommand
   | PodStatusCommand
   | DeploymentStatusCommand
-  | RegisterNodeCommand;
+  | RegisterNodeCommand
+  | NodeConditionCommand
+  | RecordEventsCommand;
 
 /** What applying `apply` did to each object, in input order. */
 export interface ApplyOutcome {
