@@ -152,3 +152,40 @@ export class RaftStorageError extends FlotillaError {
     super('RaftStorageFailed', `raft storage failed to ${operation}${detail}`, 500, options);
   }
 }
+
+/** Returned when another cluster member cannot be reached over the network. */
+export class PeerUnreachableError extends FlotillaError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('PeerUnreachable', message, 503, options);
+  }
+}
+
+/** Returned to a server whose request to join the cluster is refused (a wrong token). */
+export class JoinRefusedError extends FlotillaError {
+  constructor(message: string) {
+    super('JoinRefused', message, 403);
+  }
+}
+
+/** Returned by the gossip layer when it is set up without a cluster secret or a usable address. */
+export class GossipConfigError extends FlotillaError {
+  constructor(message: string) {
+    super('GossipConfigInvalid', message, 400);
+  }
+}
+
+/**
+ * Returned by `rollout` commands and `apply --wait`: a rollout that exceeded
+ * its progress deadline (ProgressDeadlineExceeded), one the server rolled
+ * back on its own (RolledBack), a wait that timed out
+ * (RolloutTimeout), or an undo with no revision to go back to
+ * (RolloutHistoryMissing).
+ */
+export class RolloutError extends FlotillaError {
+  constructor(
+    code: 'ProgressDeadlineExceeded' | 'RolledBack' | 'RolloutTimeout' | 'RolloutHistoryMissing',
+    message: string,
+  ) {
+    super(code, message, code === 'RolloutHistoryMissing' ? 404 : 500);
+  }
+}

@@ -8,13 +8,21 @@
 import { assign, fromPromise, setup } from 'xstate';
 
 /** Bumped when a change makes older persisted snapshots unusable. */
-export const DEPLOYMENT_MACHINE_VERSION = 1;
+export const DEPLOYMENT_MACHINE_VERSION = 2;
+
+/** How long a rollout in progress waits at most before it looks again. */
+export const MAX_RECHECK_MS = 30_000;
 
 /** What one reconcile step reports. */
 export interface ReconcileResult {
   /** Every replica runs the newest revision and is available. */
   complete: boolean;
   revision?: string;
+  /**
+   * When to look again although nothing changed: a pod becomes available
+   * after minReadySeconds, a progress deadline passes.
+   */
+  recheckInMs?: number;
 }
 
 /** What the machine remembers. */
@@ -25,6 +33,7 @@ export interface DeploymentContext {
   /** The newest revision that finished rolling out. */
   completedRevision?: string;
   failures: number;
+  recheckInMs?: number;
 }
 
 /** Events the controller host sends. */
@@ -40,7 +49,7 @@ export const deploymentMachine = setup({
   actors: {
     reconcile: fromPromise<ReconcileResult, { name: string }>(async () => ({ complete: true })),
     sleep: fromPromise<void, { ms: number }>(
-      ({ input }) => new Promise((resolve) => setTimeout(resolve, input.ms)),
+      ({ input }) => new Promise((resolve) => setTimeout(resolve, input.ms).unref()),
     ),
   },
 }).createMachine({
@@ -63,13 +72,25 @@ export const deploymentMachine = setup({
               failures: 0,
             }),
           },
-          { target: 'progressing', actions: assign({ failures: 0 }) },
+          {
+            target: 'progressing',
+            actions: assign({ failures: 0, recheckInMs: ({ event }) => event.output.recheckInMs }),
+          },
         ],
         onError: { target: 'retrying', actions: assign({ failures: ({ context }) => context.failures + 1 }) },
       },
       on: { CHANGED: { actions: assign({ dirty: true }) } },
     },
-    progressing: { on: { CHANGED: 'reconciling' } },
+    progressing: {
+      invoke: {
+        src: 'sleep',
+        input: ({ context }) => ({
+          ms: Math.max(50, Math.min(MAX_RECHECK_MS, context.recheckInMs ?? MAX_RECHECK_MS)),
+        }),
+        onDone: 'reconciling',
+      },
+      on: { CHANGED: 'reconciling' },
+    },
     complete: { on: { CHANGED: 'reconciling' } },
     retrying: {
       invoke: {

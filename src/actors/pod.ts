@@ -8,11 +8,12 @@
  * that had finished is not re-run, which is why the kubelet sends RESYNC to
  * every restored actor.
  */
-import { assign, fromPromise, setup } from 'xstate';
+import { assign, fromCallback, fromPromise, setup } from 'xstate';
 import type { Container } from '../manifest/types';
+import type { ProbeKind, ProberEvent, ProberInput } from './prober';
 
 /** Bumped when a change makes older persisted snapshots unusable. */
-export const POD_MACHINE_VERSION = 1;
+export const POD_MACHINE_VERSION = 2;
 
 /** Who the pod is; fixed for the actor's life. */
 export interface PodIdentity {
@@ -77,6 +78,17 @@ export interface PodContext {
   crashFailures: number;
   delayMs: number;
   lastExit?: LastExit;
+  /** The startup probe passed (or there is none) for the current container. */
+  started: boolean;
+  /** The readiness probe passes (or there is none) for the current container. */
+  ready: boolean;
+  /** When `ready` last turned true. */
+  readySince?: string;
+  /** Failed probe executions of this pod so far; each one is an event. */
+  probeFailures: number;
+  lastProbeFailure?: { probe: ProbeKind; message: string };
+  /** Why the container is being killed while it runs (a liveness failure). */
+  killMessage?: string;
 }
 
 /** Events the kubelet sends to a pod actor. */
@@ -84,7 +96,8 @@ export type PodEvent =
   | { type: 'CONTAINER_EXITED'; containerId: string; exitCode: number; finishedAt?: string }
   | { type: 'CONTAINER_GONE'; containerId: string }
   | { type: 'RESYNC' }
-  | { type: 'TERMINATE' };
+  | { type: 'TERMINATE' }
+  | ProberEvent;
 
 /** What createContainer and startContainer report back. */
 export interface StartedContainer {
@@ -124,8 +137,13 @@ export const podMachine = setup({
     drain: fromPromise<void, EffectInput>(async () => undefined),
     stopContainer: fromPromise<void, EffectInput>(async () => undefined),
     sleep: fromPromise<void, { ms: number }>(
-      ({ input }) => new Promise((resolve) => setTimeout(resolve, input.ms)),
+      ({ input }) => new Promise((resolve) => setTimeout(resolve, input.ms).unref()),
     ),
+    // Without probes a started container is at once started and ready.
+    prober: fromCallback<PodEvent, ProberInput>(({ sendBack, input }) => {
+      if (!input.started) sendBack({ type: 'PROBE_STARTED' });
+      if (!input.ready) sendBack({ type: 'PROBE_READINESS', ready: true });
+    }),
   },
   actions: {
     recordPullFailure: assign(({ context, event }) => {
@@ -147,6 +165,35 @@ export const podMachine = setup({
       };
     }),
     clearReason: assign({ reason: undefined, message: undefined }),
+    resetProbes: assign({
+      started: false,
+      ready: false,
+      readySince: undefined,
+      killMessage: undefined,
+    }),
+    recordReadiness: assign(({ event }) => {
+      const ready = (event as Extract<PodEvent, { type: 'PROBE_READINESS' }>).ready;
+      return { ready, readySince: ready ? new Date().toISOString() : undefined };
+    }),
+    recordProbeFailure: assign(({ context, event }) => {
+      const e = event as Extract<PodEvent, { type: 'PROBE_FAILED' }>;
+      return {
+        probeFailures: context.probeFailures + 1,
+        lastProbeFailure: { probe: e.probe, message: e.message },
+      };
+    }),
+    recordKill: assign(({ context, event }) => {
+      const e = event as Extract<PodEvent, { type: 'PROBE_KILL' }>;
+      const name = context.container.name;
+      return {
+        ready: false,
+        readySince: undefined,
+        killMessage: `Container ${name} failed ${e.probe} probe, will be restarted`,
+      };
+    }),
+    recordKilledExit: assign(({ context }) => ({
+      lastExit: { ...exitOf(context, 137), reason: 'Error' },
+    })),
     recordCreateFailure: assign(({ context, event }) => {
       const failures = context.crashFailures + 1;
       const { crashInitialMs, crashMaxMs } = context.backoff;
@@ -207,6 +254,9 @@ export const podMachine = setup({
     container: input.container,
     backoff: input.backoff ?? DEFAULT_BACKOFF,
     restartCount: 0,
+    started: false,
+    ready: false,
+    probeFailures: 0,
     pullFailures: 0,
     crashFailures: 0,
     delayMs: 0,
@@ -259,30 +309,64 @@ export const podMachine = setup({
       invoke: {
         src: 'startContainer',
         input: ({ context }) => ({ context }),
-        onDone: { target: 'running', actions: ['recordContainer', 'clearReason'] },
+        onDone: {
+          target: 'running',
+          actions: ['recordContainer', 'clearReason', 'resetProbes'],
+        },
         onError: { target: 'exited', actions: 'recordStartFailure' },
       },
     },
     running: {
       // Checking on entry is what adopts a container after an agent restart
       // and notices one that died while nobody was watching.
-      invoke: {
-        src: 'checkContainer',
-        input: ({ context }) => ({ context }),
-        onDone: [
-          { guard: ({ event }) => !event.output.running, target: 'exited', actions: 'recordCheckedExit' },
-          { actions: assign({ ip: ({ context, event }) => event.output.ip ?? context.ip }) },
-        ],
-        onError: { target: 'exited', actions: 'recordGone' },
-      },
+      invoke: [
+        {
+          src: 'checkContainer',
+          input: ({ context }) => ({ context }),
+          onDone: [
+            {
+              guard: ({ event }) => !event.output.running,
+              target: 'exited',
+              actions: 'recordCheckedExit',
+            },
+            { actions: assign({ ip: ({ context, event }) => event.output.ip ?? context.ip }) },
+          ],
+          onError: { target: 'exited', actions: 'recordGone' },
+        },
+        {
+          src: 'prober',
+          input: ({ context }) => ({
+            container: context.container,
+            started: context.started,
+            ready: context.ready,
+            ip: context.ip,
+            containerId: context.containerId,
+          }),
+        },
+      ],
       on: {
         CONTAINER_EXITED: { guard: 'isCurrentContainer', target: 'exited', actions: 'recordExit' },
         CONTAINER_GONE: { guard: 'isCurrentContainer', target: 'exited', actions: 'recordGone' },
         RESYNC: { target: 'running', reenter: true },
+        PROBE_STARTED: { actions: assign({ started: true }) },
+        PROBE_READINESS: { actions: 'recordReadiness' },
+        PROBE_FAILED: { actions: 'recordProbeFailure' },
+        PROBE_KILL: { target: 'killing', actions: 'recordKill' },
+      },
+    },
+    killing: {
+      // Liveness failed: stop the container with its grace period, then
+      // restart it like any container that exited.
+      invoke: {
+        src: 'stopContainer',
+        input: ({ context }) => ({ context }),
+        onDone: { target: 'exited', actions: 'recordKilledExit' },
+        onError: { target: 'exited', actions: 'recordKilledExit' },
       },
     },
     exited: {
       // restartPolicy is always Always for pods of a Deployment.
+      entry: assign({ ready: false, readySince: undefined }),
       always: { target: 'crashBackoff', actions: 'scheduleRestart' },
     },
     crashBackoff: {

@@ -19,7 +19,9 @@ import { ROLE_ANNOTATION, newUid } from '../model/names';
 import type { BackoffSettings } from '../actors/pod';
 import type { ContainerRuntime } from '../runtime/container-runtime';
 import { DockerRuntime } from '../runtime/docker-runtime';
-import { LocalCommandLog } from '../store/command-log';
+import { ClusterNode } from '../cluster/cluster-node';
+import type { RaftCommandLog } from '../cluster/raft-command-log';
+import type { CommandLog } from '../store/command-log';
 import { Store, type StoredObject } from '../store/store';
 import { VERSION } from '../version';
 import { DeploymentControllers } from './deployments';
@@ -36,6 +38,12 @@ export interface AgentConfig {
   logger: pino.Logger;
   runtime?: ContainerRuntime;
   backoff?: BackoffSettings;
+  /** HOST:PORT of a member to join; without it a new data directory founds a cluster. */
+  join?: string;
+  /** The cluster's join token, with `join`. */
+  token?: string;
+  /** Founders only: voters the cluster grows to before joiners become learners. */
+  maxVoters?: number;
 }
 
 /** A running agent. */
@@ -50,6 +58,9 @@ export class Agent {
   private balancer?: Balancer;
   private api?: ApiServer;
   private nodeActor?: Actor<typeof nodeMachine>;
+  private cluster?: ClusterNode;
+  /** Set when this start founded a cluster: the token others join with. */
+  joinToken?: string;
 
   constructor(config: AgentConfig) {
     this.config = config;
@@ -62,13 +73,14 @@ export class Agent {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const db = (this.db = openDatabase(path.join(dataDir, 'state.db')));
     const store = (this.store = new Store(db));
-    const log = new LocalCommandLog(store);
     const snapshots = new SnapshotStore(db);
     const identity = this.identity(store);
     const address = this.nodeAddress();
     const nodeLogger = logger.child({ nodeId: identity.nodeName });
+    const log = await this.startCluster(store, identity, nodeLogger);
 
     const runtime = this.config.runtime ?? new DockerRuntime({ logger: nodeLogger });
+    this.api?.useRuntime(runtime);
     const balancer = (this.balancer = new Balancer({ logger: nodeLogger }));
     const endpoints = (this.endpoints = new EndpointsPublisher({
       store,
@@ -102,20 +114,9 @@ export class Agent {
     await this.startNodeActor(identity.nodeName, address, log, snapshots);
     await endpoints.start();
     await this.kubelet.start();
-    this.controllers.start();
+    this.followLeadership(log, this.controllers);
 
-    this.api = new ApiServer({
-      store,
-      log,
-      logger: nodeLogger.child({ component: 'api' }),
-      decorateNode: (node) => withRole(node, 'leader'),
-      metrics: () => balancer.metrics(),
-    });
-    await this.api.listenUnix(this.socketPath);
-    if (this.config.listen) {
-      const { host, port } = splitHostPort(this.config.listen);
-      await this.api.listenTcp(host || '0.0.0.0', port);
-    }
+    await this.api!.listenUnix(this.socketPath);
     nodeLogger.info(
       { socket: this.socketPath, clusterId: identity.clusterId, address, version: VERSION },
       'agent ready',
@@ -125,12 +126,70 @@ export class Agent {
   /** Stops serving; containers keep running for the next start to adopt. */
   async stop(): Promise<void> {
     await this.api?.close();
+    await this.cluster?.stop();
     this.controllers?.stop();
     this.kubelet?.stop();
     this.endpoints?.stop();
     this.nodeActor?.stop();
     await this.balancer?.close();
     this.db?.close();
+  }
+
+  /**
+   * Founds, joins or resumes the cluster, with the admin API already
+   * listening on --listen: the cluster's endpoints share that listener, and
+   * a joining server must be reachable before it asks to be added.
+   */
+  private async startCluster(
+    store: Store,
+    identity: { clusterId: string; nodeName: string },
+    nodeLogger: pino.Logger,
+  ): Promise<RaftCommandLog> {
+    const { listen, join, token, maxVoters } = this.config;
+    const port = listen ? splitHostPort(listen).port : 0;
+    const cluster = (this.cluster = new ClusterNode({
+      store,
+      nodeId: identity.nodeName,
+      address: listen ? `${this.nodeAddress()}:${port}` : '',
+      logger: nodeLogger.child({ component: 'raft' }),
+    }));
+    this.api = new ApiServer({
+      store,
+      log: cluster.log,
+      logger: nodeLogger.child({ component: 'api' }),
+      decorateNode: (node) => withRole(node, cluster.roleOf(node.metadata.name)),
+      metrics: () => this.balancer?.metrics() ?? {},
+      nodeName: identity.nodeName,
+      nodeAddress: this.nodeAddress(),
+    });
+    cluster.mount(this.api);
+    if (listen) await this.api.listenTcp(splitHostPort(listen).host || '0.0.0.0', port);
+
+    const started = await cluster
+      .start({ clusterId: identity.clusterId, join, token, maxVoters })
+      .catch(async (err: unknown) => {
+        // A refused join must end the process: release what keeps it alive.
+        await this.api?.close();
+        await cluster.stop();
+        throw err;
+      });
+    if (started.clusterId !== identity.clusterId) {
+      store.setMeta('cluster_id', started.clusterId);
+      identity.clusterId = started.clusterId;
+    }
+    this.joinToken = started.newToken;
+    if (started.newToken) nodeLogger.info({ token: started.newToken }, 'join token created');
+    return cluster.log;
+  }
+
+  /**
+   * Fencing: the controllers act only while this server leads with a valid
+   * lease, and stop as soon as the lease lapses (within an election timeout).
+   */
+  private followLeadership(log: RaftCommandLog, controllers: DeploymentControllers): void {
+    const follow = (leading: boolean) => (leading ? controllers.start() : controllers.stop());
+    log.on('leading', follow);
+    follow(log.isLeader());
   }
 
   /** Cluster id and node name, fixed when the data directory is first used. */
@@ -167,7 +226,7 @@ export class Agent {
   private async startNodeActor(
     name: string,
     address: string,
-    log: LocalCommandLog,
+    log: CommandLog,
     snapshots: SnapshotStore,
   ): Promise<void> {
     const machine = nodeMachine.provide({

@@ -28,7 +28,28 @@ import {
 } from '../store/apply';
 import type { CommandLog } from '../store/command-log';
 import type { Change, Store } from '../store/store';
-import { isPodReady } from './pod-status';
+import { EventRecorder } from './events';
+import { isPodAvailable, isPodReady, msUntilAvailable } from './pod-status';
+import {
+  CRASH_BACKOFF_INITIAL_ANNOTATION,
+  CRASH_BACKOFF_MAX_ANNOTATION,
+} from './pod-events';
+import {
+  advanceProgress,
+  msUntilDeadline,
+  progressMessage,
+  progressState,
+  type ProgressMark,
+  type ProgressState,
+} from '../rollout/progress';
+import {
+  AUTO_ROLLBACK_ANNOTATION,
+  COMPLETE_ANNOTATION,
+  ROLLBACK_REASON_ANNOTATION,
+  ROLLED_BACK_FROM_ANNOTATION,
+  rollbackTarget,
+  templateOf,
+} from '../rollout/revisions';
 
 type DeploymentActor = Actor<typeof deploymentMachine>;
 
@@ -48,9 +69,17 @@ export class DeploymentControllers {
   private scheduling = false;
   private scheduleAgain = false;
   private running = false;
+  /** Per Deployment, the best counts of its rollout and when they last grew. */
+  private readonly progress = new Map<string, ProgressMark>();
+  private readonly events: EventRecorder;
+  private readonly schedulerEvents: EventRecorder;
 
   constructor(opts: ControllerOptions) {
     this.opts = opts;
+    const recorder = (component: string) =>
+      new EventRecorder({ log: opts.log, logger: opts.logger, component });
+    this.events = recorder('deployment-controller');
+    this.schedulerEvents = recorder('default-scheduler');
     this.machine = deploymentMachine.provide({
       actors: {
         reconcile: fromPromise<ReconcileResult, { name: string }>(({ input }) =>
@@ -76,6 +105,9 @@ export class DeploymentControllers {
     this.opts.store.off('change', this.onChange);
     for (const actor of this.actors.values()) actor.stop();
     this.actors.clear();
+    this.progress.clear();
+    void this.events.flush();
+    void this.schedulerEvents.flush();
   }
 
   private readonly onChange = (changes: Change[]): void => {
@@ -128,6 +160,7 @@ export class DeploymentControllers {
   private removeActor(name: string): void {
     this.actors.get(name)?.stop();
     this.actors.delete(name);
+    this.progress.delete(name);
     this.opts.snapshots.remove(`deployment/${name}`);
   }
 
@@ -142,56 +175,109 @@ export class DeploymentControllers {
     if (!current) return { complete: false };
 
     const pods = replicaSets.flatMap((rs) => podsOwnedBy(store, rs.metadata.uid));
-    const views = pods.map(podView);
-    const strategy = { type: d.spec.strategy.type, ...(d.spec.strategy.rollingUpdate ?? {}) };
+    const now = Date.now();
+    const views = pods.map((p) => podView(p, d.spec.minReadySeconds ?? 0, now));
     const plan = d.spec.paused
       ? { create: 0, terminate: [] }
-      : planRollout(d.spec.replicas, strategy, hash, views);
+      : planRollout(d.spec.replicas, strategyOf(d), hash, views);
 
-    const now = new Date().toISOString();
+    const stamp = new Date(now).toISOString();
     if (plan.terminate.length > 0) {
       const byName = new Map(pods.map((p) => [p.metadata.name, p]));
       const targets = plan.terminate.map((n) => ({ name: n, uid: byName.get(n)!.metadata.uid }));
       this.opts.logger.info({ deployment: name, pods: plan.terminate }, 'terminating pods');
-      await log.propose({ op: 'terminatePods', pods: targets, now });
+      await log.propose({ op: 'terminatePods', pods: targets, now: stamp });
     }
     if (plan.create > 0) {
-      const fresh = Array.from({ length: plan.create }, () => newPod(d, current, now));
+      const fresh = Array.from({ length: plan.create }, () => newPod(d, current, stamp));
       this.opts.logger.info({ deployment: name, count: plan.create }, 'creating pods');
       await log.propose({ op: 'createPods', pods: fresh });
     }
-    return this.reportStatus(d, replicaSets, current);
+    const result = await this.reportStatus(d, replicaSets, current);
+    if (result.rollBack) await this.rollBack(d, replicaSets, current, result.rollBack);
+    return result;
+  }
+
+  /**
+   * Returns the Deployment to the last revision that completed: an ordinary
+   * update of its template, so the revision is renumbered as the newest,
+   * exactly as `rollout undo` does.
+   */
+  private async rollBack(
+    d: Deployment,
+    replicaSets: ReplicaSet[],
+    current: ReplicaSet,
+    why: string,
+  ): Promise<void> {
+    const target = rollbackTarget(replicaSets, current);
+    const name = d.metadata.name;
+    if (!target) {
+      this.opts.logger.warn({ deployment: name }, 'no completed revision to roll back to');
+      return;
+    }
+    // Read again: the status just proposed changed the resourceVersion, and
+    // a user's change since then must win over the rollback.
+    const fresh = this.opts.store.get<Deployment>('Deployment', name);
+    const hash = current.metadata.labels?.[TEMPLATE_HASH_LABEL];
+    if (!fresh || templateHash(fresh.spec.template) !== hash) return;
+    const annotations = {
+      ...(fresh.metadata.annotations ?? {}),
+      [ROLLED_BACK_FROM_ANNOTATION]: String(revisionOf(current)),
+      [ROLLBACK_REASON_ANNOTATION]: why,
+    };
+    const object = {
+      ...fresh,
+      metadata: { ...fresh.metadata, annotations },
+      spec: { ...fresh.spec, template: templateOf(target) },
+    } as unknown as Deployment;
+    const revision = revisionOf(target);
+    const message =
+      `Rolled back from revision ${revisionOf(current)} to revision ${revision} ` +
+      `(ReplicaSet "${target.metadata.name}"): ${why}`;
+    this.opts.logger.warn({ deployment: name, revision, reason: why }, 'rolling back');
+    await this.opts.log.propose({ op: 'update', object, now: new Date().toISOString() });
+    this.events.record({
+      object: { kind: 'Deployment', name, uid: d.metadata.uid as string },
+      type: 'Warning',
+      reason: 'RolledBack',
+      message,
+    });
   }
 
   private async reportStatus(
     d: Deployment,
     replicaSets: ReplicaSet[],
     current: ReplicaSet,
-  ): Promise<ReconcileResult> {
+  ): Promise<StatusResult> {
     const { store, log } = this.opts;
+    const now = Date.now();
+    const minReady = d.spec.minReadySeconds ?? 0;
     const all = replicaSets.flatMap((rs) => podsOwnedBy(store, rs.metadata.uid));
     const live = all.filter((p) => !p.metadata.deletionTimestamp);
     const updated = live.filter((p) => ownerUid(p) === current.metadata.uid);
     const ready = live.filter((p) => isPodReady(p.status));
+    const available = live.filter((p) => isPodAvailable(p.status, minReady, now));
+    const updatedAvailable = updated.filter((p) => isPodAvailable(p.status, minReady, now));
     const desired = d.spec.replicas;
     const complete =
-      updated.length === desired &&
-      all.length === desired &&
-      updated.every((p) => isPodReady(p.status));
-    const { unavailable } = rollingBounds(
-      { type: d.spec.strategy.type, ...(d.spec.strategy.rollingUpdate ?? {}) },
-      desired,
-    );
+      updated.length === desired && all.length === desired && updatedAvailable.length === desired;
+
+    const hash = current.metadata.labels?.[TEMPLATE_HASH_LABEL] ?? current.metadata.name;
+    const counts = { updated: updated.length, available: updatedAvailable.length };
+    const mark = this.markProgress(d, hash, { ...counts, old: all.length - updated.length }, now);
+    const deadline = d.spec.progressDeadlineSeconds ?? 600;
+    const progress = progressState({ complete, paused: Boolean(d.spec.paused), mark, deadlineSeconds: deadline, now });
+    const { unavailable } = rollingBounds(strategyOf(d), desired);
     const status = {
       observedGeneration: d.metadata.generation,
       replicas: live.length,
       updatedReplicas: updated.length,
       readyReplicas: ready.length,
-      availableReplicas: ready.length,
-      unavailableReplicas: Math.max(0, desired - ready.length),
-      conditions: deploymentConditions(d, complete, ready.length >= desired - unavailable, current),
+      availableReplicas: available.length,
+      unavailableReplicas: Math.max(0, desired - available.length),
+      conditions: deploymentConditions(d, progress, mark, available.length >= desired - unavailable, current),
     };
-    const counts = replicaSets.map((rs) => {
+    const rsCounts = replicaSets.map((rs) => {
       const mine = live.filter((p) => ownerUid(p) === rs.metadata.uid);
       return {
         name: rs.metadata.name,
@@ -200,17 +286,70 @@ export class DeploymentControllers {
       };
     });
     const prune = prunable(replicaSets, current, d.spec.revisionHistoryLimit);
-    if (!sameStatus(d.status, status) || counts.some((c) => changedCount(replicaSets, c)) || prune.length) {
+    const completed = complete && !current.metadata.annotations?.[COMPLETE_ANNOTATION];
+    const countsChanged = rsCounts.some((c) => changedCount(replicaSets, c));
+    if (!sameStatus(d.status, status) || countsChanged || prune.length || completed) {
+      this.recordStatusEvents(d, replicaSets, rsCounts, progress);
       await log.propose({
         op: 'deploymentStatus',
         name: d.metadata.name,
         uid: d.metadata.uid as string,
         status: status as never,
-        replicaSets: counts,
+        replicaSets: rsCounts,
         pruneReplicaSets: prune,
+        ...(completed ? { completedReplicaSet: current.metadata.name } : {}),
       });
     }
-    return { complete, revision: current.metadata.annotations?.[REVISION_ANNOTATION] };
+    return {
+      complete,
+      revision: current.metadata.annotations?.[REVISION_ANNOTATION],
+      recheckInMs: recheckIn(d, updated, mark, progress, now),
+      rollBack: rollBackReason(d, updated, progress),
+    };
+  }
+
+  /** The progress mark of `d`, restored from its condition after a restart. */
+  private markProgress(
+    d: Deployment,
+    hash: string,
+    counts: { updated: number; available: number; old: number },
+    now: number,
+  ): ProgressMark {
+    const name = d.metadata.name;
+    let previous = this.progress.get(name);
+    if (!previous) {
+      const since = restoredProgressTime(d, hash);
+      if (since !== undefined) previous = { hash, ...counts, at: since };
+    }
+    // A paused rollout is not late: its clock starts again on resume.
+    const at = d.spec.paused ? now : undefined;
+    const mark = advanceProgress(previous, hash, counts, now);
+    if (at !== undefined) mark.at = at;
+    this.progress.set(name, mark);
+    return mark;
+  }
+
+  private recordStatusEvents(
+    d: Deployment,
+    replicaSets: ReplicaSet[],
+    counts: { name: string; replicas: number }[],
+    progress: ProgressState,
+  ): void {
+    const object = { kind: 'Deployment', name: d.metadata.name, uid: d.metadata.uid as string };
+    for (const c of counts) {
+      const before = replicaSets.find((rs) => rs.metadata.name === c.name)?.spec.replicas ?? 0;
+      if (before === c.replicas) continue;
+      const direction = c.replicas > before ? 'up' : 'down';
+      const message = `Scaled ${direction} replica set ${c.name} from ${before} to ${c.replicas}`;
+      this.events.record({ object, reason: 'ScalingReplicaSet', message });
+    }
+    const previous = (d.status?.conditions as Condition[] | undefined)?.find(
+      (c) => c.type === 'Progressing',
+    );
+    if (progress.reason === 'ProgressDeadlineExceeded' && previous?.reason !== progress.reason) {
+      const message = `Deployment "${d.metadata.name}" exceeded its progress deadline`;
+      this.events.record({ object, type: 'Warning', reason: 'ProgressDeadlineExceeded', message });
+    }
   }
 
   /** Places every pod that has no node yet. One pass at a time. */
@@ -243,23 +382,44 @@ export class DeploymentControllers {
     const decisions = placePods(nodes, placed, pending.map(podRequest));
     const bindings = decisions.flatMap((d) => ('nodeName' in d ? [d] : []));
     if (bindings.length > 0) await log.propose({ op: 'bindPods', bindings });
+    for (const b of bindings) {
+      this.schedulerEvents.record({
+        object: { kind: 'Pod', name: b.name, uid: b.uid },
+        reason: 'Scheduled',
+        message: `Successfully assigned default/${b.name} to ${b.nodeName}`,
+      });
+    }
     for (const d of decisions) {
       if (!('unschedulable' in d)) continue;
       const pod = pending.find((p) => p.metadata.uid === d.uid)!;
       const status = unschedulableStatus(d.unschedulable);
       if (!sameContent(pod.status, status)) {
+        this.schedulerEvents.record({
+          object: { kind: 'Pod', name: d.name, uid: d.uid },
+          type: 'Warning',
+          reason: 'FailedScheduling',
+          message: d.unschedulable,
+        });
         await log.propose({ op: 'podStatus', name: d.name, uid: d.uid, status });
       }
     }
   }
 }
 
-function podView(p: Pod): PodView {
+/** What reportStatus adds for the controller: a reason to roll back. */
+type StatusResult = ReconcileResult & { rollBack?: string };
+
+function strategyOf(d: Deployment) {
+  return { type: d.spec.strategy.type, ...(d.spec.strategy.rollingUpdate ?? {}) };
+}
+
+/** The planner counts a pod only once it is available (ready for minReadySeconds). */
+function podView(p: Pod, minReadySeconds: number, now: number): PodView {
   return {
     name: p.metadata.name,
     uid: p.metadata.uid,
     hash: p.metadata.labels?.[TEMPLATE_HASH_LABEL] ?? '',
-    ready: isPodReady(p.status),
+    ready: isPodAvailable(p.status, minReadySeconds, now),
     terminating: Boolean(p.metadata.deletionTimestamp),
     createdIndex: Date.parse(p.metadata.creationTimestamp) || 0,
   };
@@ -281,7 +441,11 @@ function newPod(d: Deployment, rs: ReplicaSet, now: string): Pod {
       resourceVersion: '',
       creationTimestamp: now,
       labels: { ...(template.metadata?.labels ?? {}) },
-      annotations: { ...(template.metadata?.annotations ?? {}), [DEPLOYMENT_ANNOTATION]: d.metadata.name },
+      annotations: {
+        ...inheritedAnnotations(d),
+        ...(template.metadata?.annotations ?? {}),
+        [DEPLOYMENT_ANNOTATION]: d.metadata.name,
+      },
       ownerReferences: [
         { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs.metadata.name, uid: rs.metadata.uid, controller: true },
       ],
@@ -294,30 +458,82 @@ function newPod(d: Deployment, rs: ReplicaSet, now: string): Pod {
   };
 }
 
+/** Deployment annotations that its pods carry too (the kubelet reads them). */
+function inheritedAnnotations(d: Deployment): Record<string, string> {
+  const all = d.metadata.annotations ?? {};
+  const keys = [CRASH_BACKOFF_INITIAL_ANNOTATION, CRASH_BACKOFF_MAX_ANNOTATION];
+  return Object.fromEntries(keys.filter((k) => all[k] !== undefined).map((k) => [k, all[k]]));
+}
+
+/** When the controller must look again although nothing changes. */
+function recheckIn(
+  d: Deployment,
+  updated: Pod[],
+  mark: ProgressMark,
+  progress: ProgressState,
+  now: number,
+): number | undefined {
+  if (progress.reason === 'NewReplicaSetAvailable' || progress.reason === 'DeploymentPaused') {
+    return undefined;
+  }
+  const minReady = d.spec.minReadySeconds ?? 0;
+  const waits = updated
+    .map((p) => msUntilAvailable(p.status, minReady, now))
+    .filter((ms): ms is number => ms !== undefined);
+  if (progress.reason === 'ReplicaSetUpdated') {
+    waits.push(msUntilDeadline(mark, d.spec.progressDeadlineSeconds ?? 600, now) + 1);
+  }
+  return waits.length > 0 ? Math.min(...waits) : undefined;
+}
+
+/** Why an opted-in Deployment must roll back now, if it must. */
+function rollBackReason(d: Deployment, updated: Pod[], progress: ProgressState) {
+  if (d.metadata.annotations?.[AUTO_ROLLBACK_ANNOTATION] !== 'true' || d.spec.paused) {
+    return undefined;
+  }
+  if (progress.reason === 'ProgressDeadlineExceeded') {
+    return `the rollout exceeded its progress deadline of ${d.spec.progressDeadlineSeconds ?? 600}s`;
+  }
+  const looping = updated.find((p) =>
+    p.status?.containerStatuses?.some((c) => c.state?.waiting?.reason === 'CrashLoopBackOff'),
+  );
+  return looping ? `pod "${looping.metadata.name}" of the new revision is crash-looping` : undefined;
+}
+
+/** When the stored Progressing condition last saw progress of revision `hash`. */
+function restoredProgressTime(d: Deployment, hash: string): number | undefined {
+  const cond = (d.status?.conditions as Condition[] | undefined)?.find(
+    (c) => c.type === 'Progressing',
+  );
+  if (!cond?.message?.includes(`-${hash}"`) || cond.reason === 'NewReplicaSetAvailable') {
+    return undefined;
+  }
+  const at = Date.parse(cond.lastUpdateTime ?? '');
+  return Number.isFinite(at) ? at : undefined;
+}
+
 function deploymentConditions(
   d: Deployment,
-  complete: boolean,
+  progress: ProgressState,
+  mark: ProgressMark,
   available: boolean,
   current: ReplicaSet,
 ): Condition[] {
   const previous = (d.status?.conditions ?? []) as Condition[];
-  const progressing: Condition = complete
-    ? {
-        type: 'Progressing',
-        status: 'True',
-        reason: 'NewReplicaSetAvailable',
-        message: `ReplicaSet "${current.metadata.name}" has successfully progressed.`,
-      }
-    : {
-        type: 'Progressing',
-        status: 'True',
-        reason: 'ReplicaSetUpdated',
-        message: `ReplicaSet "${current.metadata.name}" is progressing.`,
-      };
+  const progressing: Condition = {
+    type: 'Progressing',
+    ...progress,
+    message: progressMessage(progress, current.metadata.name, d.metadata.name),
+  };
   const availability: Condition = available
     ? { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'Deployment has minimum availability.' }
     : { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', message: 'Deployment does not have minimum availability.' };
-  return [keepTimes(previous, availability), keepTimes(previous, progressing)];
+  const progressed = keepTimes(previous, progressing);
+  // lastUpdateTime is the last progress, which the deadline counts from.
+  if (progress.reason === 'ReplicaSetUpdated') {
+    progressed.lastUpdateTime = new Date(mark.at).toISOString();
+  }
+  return [keepTimes(previous, availability), progressed];
 }
 
 /** Keeps a condition's transition time while its status and reason stay the same. */

@@ -7,8 +7,9 @@
 import type pino from 'pino';
 import type { Service, ServicePort } from '../manifest/types';
 import { matchesMap } from '../model/labels';
-import type { Pod } from '../model/types';
+import type { Node, Pod } from '../model/types';
 import type { BalancedPort, BalancedService, Endpoint, SyncReport } from '../lb/types';
+import { PROXY_PROTOCOL_ANNOTATION, proxyProtocolFor } from '../lb/proxy-protocol';
 import type { Change, Store } from '../store/store';
 import { isPodReady } from './pod-status';
 
@@ -53,7 +54,8 @@ export class EndpointsPublisher {
   }
 
   private readonly onChange = (changes: Change[]): void => {
-    if (changes.some((c) => c.kind === 'Service' || c.kind === 'Pod')) void this.requestSync();
+    const relevant = (c: Change) => c.kind === 'Service' || c.kind === 'Pod' || c.kind === 'Node';
+    if (changes.some(relevant)) void this.requestSync();
   };
 
   /** Resolves once the balancer has seen every store change made before the call. */
@@ -68,9 +70,7 @@ export class EndpointsPublisher {
       this.again = true;
       return this.syncing;
     }
-    this.syncing = this.runSyncs().finally(() => {
-      this.syncing = undefined;
-    });
+    this.syncing = this.runSyncs();
     return this.syncing;
   }
 
@@ -78,8 +78,8 @@ export class EndpointsPublisher {
     do {
       this.again = false;
       const generation = this.generation;
-      const services = desiredServices(this.opts.store, this.opts.listenHost);
       try {
+        const services = desiredServices(this.opts.store, this.opts.listenHost);
         const report = await this.opts.balancer.sync(services);
         this.noteFailures(report);
       } catch (err) {
@@ -87,6 +87,9 @@ export class EndpointsPublisher {
       }
       this.synced = Math.max(this.synced, generation);
     } while (this.again);
+    // Cleared in the same turn as the last check of `again`: a change
+    // arriving before a later callback ran would otherwise be dropped.
+    this.syncing = undefined;
   }
 
   private noteFailures(report: SyncReport): void {
@@ -112,8 +115,20 @@ export class EndpointsPublisher {
 
 /** What every Service should serve on a node listening on `host`. */
 export function desiredServices(store: Store, host: string): BalancedService[] {
-  const pods = store.list<Pod>('Pod');
+  // A node found unreachable cannot serve: its pods leave every balancer
+  // at once, long before they are replaced.
+  const unreachable = notReadyNodes(store);
+  const pods = store.list<Pod>('Pod').filter((p) => !unreachable.has(p.spec.nodeName ?? ''));
   return store.list<Service>('Service').map((svc) => balancedService(svc, pods, host));
+}
+
+/** Names of nodes whose Ready condition is False (a node without one is not counted). */
+function notReadyNodes(store: Store): Set<string> {
+  const nodes = store.list<Node>('Node');
+  const down = nodes.filter((n) =>
+    n.status.conditions.some((c) => c.type === 'Ready' && c.status === 'False'),
+  );
+  return new Set(down.map((n) => n.metadata.name));
 }
 
 function balancedService(svc: Service, pods: Pod[], host: string): BalancedService {
@@ -136,11 +151,14 @@ function balancedPort(svc: Service, port: ServicePort, pods: Pod[], host: string
   const listen = [];
   if (port.nodePort) listen.push({ host, port: port.nodePort });
   if (svc.spec.type === 'LoadBalancer') listen.push({ host, port: port.port });
+  const annotation = svc.metadata.annotations?.[PROXY_PROTOCOL_ANNOTATION];
+  const proxyProtocol = proxyProtocolFor(annotation, port.name ?? '');
   return {
     name: port.name ?? '',
     mode: isHttpPort(port) ? 'http' : 'tcp',
     listen,
     endpoints: pods.flatMap((pod) => endpointOf(pod, port)),
+    ...(proxyProtocol ? { proxyProtocol } : {}),
   };
 }
 

@@ -19,7 +19,12 @@ import type { Change, Store } from '../store/store';
 import { sameContent } from '../model/canonical';
 import { podStatusOf } from './pod-status';
 import { DEPLOYMENT_ANNOTATION } from '../model/names';
-import type { BackoffSettings } from '../actors/pod';
+import { DEFAULT_BACKOFF, type BackoffSettings } from '../actors/pod';
+import { DockerRuntime } from '../runtime/docker-runtime';
+import { dockerExec } from '../runtime/docker-exec';
+import type { ExecInContainer } from '../runtime/probes';
+import { EventRecorder } from './events';
+import { podEventsBetween, podBackoff } from './pod-events';
 
 type PodMachine = ReturnType<typeof providePodEffects>;
 type PodActor = Actor<PodMachine>;
@@ -37,6 +42,8 @@ export interface KubeletOptions {
   extraLabels?: Record<string, string>;
   backoff?: BackoffSettings;
   drain: PodEffectsOptions['drain'];
+  /** Runs exec probes; the engine's exec when the runtime is Docker. */
+  exec?: ExecInContainer;
 }
 
 interface Running {
@@ -45,6 +52,8 @@ interface Running {
   reported?: unknown;
   reporting: boolean;
   finished: boolean;
+  /** What the last snapshot showed, to turn transitions into events. */
+  seen?: { state: string; context: PodContext };
 }
 
 /** The node agent that makes this node's containers match its pods. */
@@ -54,15 +63,25 @@ export class Kubelet {
   private readonly pods = new Map<string, Running>();
   private watch?: EventWatch;
   private stopped = false;
+  private readonly events: EventRecorder;
 
   constructor(opts: KubeletOptions) {
     this.opts = opts;
+    const exec =
+      opts.exec ?? (opts.runtime instanceof DockerRuntime ? dockerExec() : undefined);
     this.machine = providePodEffects({
       runtime: opts.runtime,
       clusterId: opts.clusterId,
       nodeName: opts.nodeName,
       extraLabels: opts.extraLabels,
       drain: opts.drain,
+      exec,
+    });
+    this.events = new EventRecorder({
+      log: opts.log,
+      logger: opts.logger,
+      component: 'kubelet',
+      host: opts.nodeName,
     });
   }
 
@@ -83,6 +102,7 @@ export class Kubelet {
   /** Stops every actor without touching containers: they keep running. */
   stop(): void {
     this.stopped = true;
+    this.events.discard();
     this.watch?.close();
     this.opts.store.off('change', this.onChange);
     for (const entry of this.pods.values()) entry.actor.stop();
@@ -124,7 +144,7 @@ export class Kubelet {
         terminationGracePeriodSeconds: pod.spec.terminationGracePeriodSeconds ?? 30,
       },
       container: pod.spec.containers[0],
-      backoff: this.opts.backoff,
+      backoff: podBackoff(pod, this.opts.backoff ?? DEFAULT_BACKOFF),
     };
     const snapshot = this.opts.snapshots.load(actorId, 'pod', POD_MACHINE_VERSION);
     const actor = createActor(this.machine, {
@@ -152,6 +172,7 @@ export class Kubelet {
   private onActorChanged(podName: string, entry: Running, actorId: string): void {
     if (this.stopped) return;
     const snap = entry.actor.getSnapshot();
+    this.recordEvents(podName, entry);
     if (snap.status === 'done') {
       this.opts.snapshots.remove(actorId);
       if (!entry.finished) {
@@ -162,6 +183,14 @@ export class Kubelet {
     }
     this.opts.snapshots.save(actorId, 'pod', POD_MACHINE_VERSION, entry.actor.getPersistedSnapshot());
     void this.reportStatus(podName, entry);
+  }
+
+  private recordEvents(podName: string, entry: Running): void {
+    const snap = entry.actor.getSnapshot();
+    const next = { state: flattenState(snap.value), context: snap.context as PodContext };
+    const object = { kind: 'Pod', name: podName, uid: entry.uid };
+    for (const e of podEventsBetween(entry.seen, next)) this.events.record({ object, ...e });
+    entry.seen = next;
   }
 
   /** Sends the pod's status if it changed; one report in flight per pod. */

@@ -13,16 +13,15 @@ export interface AgentOptions {
   listen?: string;
   join?: string;
   token?: string;
+  /** Founders only: voters the cluster grows to (3 to 5). */
+  voters?: number;
   logLevel?: string;
   containerLabels?: Record<string, string>;
 }
 
 /** Runs the agent until a signal stops it. */
 export async function runAgent(opts: AgentOptions): Promise<void> {
-  if (opts.join || opts.token) {
-    // Starting alone would quietly make a second cluster: refuse instead.
-    throw new InvalidError('--join and --token are not supported yet: this version runs one server');
-  }
+  checkClusterOptions(opts);
   const logger = createLogger({ level: opts.logLevel ?? 'info', name: 'flotilla' });
   const agent = new Agent({
     dataDir: opts.dataDir,
@@ -31,8 +30,12 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     containerLabels: opts.containerLabels,
     logger,
     backoff: backoffFromEnv(),
+    join: opts.join,
+    token: opts.token,
+    maxVoters: opts.voters,
   });
   await agent.start();
+  announceJoinToken(agent.joinToken);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'agent stopping');
@@ -44,6 +47,26 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** A join needs an address others can reach and the cluster's secret. */
+function checkClusterOptions(opts: AgentOptions): void {
+  if (opts.join && !opts.listen) {
+    throw new InvalidError(
+      '--join needs --listen HOST:PORT: the cluster must be able to reach this server',
+    );
+  }
+  if (opts.join && !opts.token) {
+    throw new InvalidError('--join needs --token (see flotilla token create)');
+  }
+  if (opts.voters !== undefined && opts.join) {
+    throw new InvalidError('--voters is set by the server that founds the cluster, not by joiners');
+  }
+}
+
+/** The founder prints the token once, on a line of its own, for the operator to copy. */
+function announceJoinToken(token: string | undefined): void {
+  if (token) process.stdout.write(`join token: ${token}\n`);
 }
 
 /**

@@ -1,22 +1,37 @@
 /**
  * The admin API, in the Kubernetes REST dialect for the kinds Flotilla
- * supports, served on the agent's unix socket (and later on its network
- * listener). Reads come from the local store; writes become commands of the
+ * supports, served on the agent's unix socket and on its network listener:
+ * discovery, OpenAPI, the resources' verbs (resource-handlers.ts), watch
+ * (watch.ts) and server-side Tables (table.ts), enough for an unmodified
+ * kubectl. Reads come from the local store; writes become commands of the
  * log. Every error is a Kubernetes Status with the matching HTTP code.
  */
 import fs from 'node:fs';
 import http from 'node:http';
 import type pino from 'pino';
-import { FlotillaError, NotFoundError, ConflictError, isUserError } from '../errors';
-import type { Manifest } from '../manifest/types';
+import { FlotillaError, isUserError } from '../errors';
 import { validateManifest } from '../manifest/validate';
-import { parseSelectorString } from '../model/labels';
 import { newUid } from '../model/names';
+import type { ContainerRuntime } from '../runtime/container-runtime';
+import { ChangeHistory } from '../store/change-history';
 import type { CommandLog } from '../store/command-log';
-import type { Kind, Store, StoredObject } from '../store/store';
+import type { Store, StoredObject } from '../store/store';
 import { VERSION } from '../version';
-import { applyMergePatch } from './merge-patch';
+import type { Pod } from './k8s-types';
+import { openApiFor, openApiIndex } from './openapi';
+import { servePodLogs } from './pod-logs';
+import { ResourceHandlers, STREAMED, type ApiRequest } from './resource-handlers';
+import {
+  NAMESPACE,
+  RESOURCES,
+  coreVersions,
+  groupList,
+  groupPrefix,
+  resourceList,
+  type ResourceInfo,
+} from './resources';
 import { BadRequestError, failure, statusFor } from './status';
+import { toTable, wantsTable } from './table';
 
 /** What the API server needs. */
 export interface ApiServerOptions {
@@ -27,28 +42,22 @@ export interface ApiServerOptions {
   metrics?: () => unknown;
   /** Adds live fields (the Raft role) to a Node before it is returned. */
   decorateNode?: (node: StoredObject) => StoredObject;
+  /** This node's container engine, for pod logs (or set later with useRuntime). */
+  runtime?: ContainerRuntime;
+  /** This node's name: logs are served for the pods placed here. */
+  nodeName?: string;
+  /** The node's address (`--listen`'s host), for kubeconfigs. */
+  nodeAddress?: string;
+  /** How many store changes a watch can resume over. */
+  historySize?: number;
+  /** How often watches that allow bookmarks get one. */
+  bookmarkIntervalMs?: number;
 }
 
-type Handler = (req: Request) => Promise<unknown> | unknown;
+type Handler = (req: ApiRequest) => Promise<unknown> | unknown;
 /** A handler that answers the raw request itself. */
 export type RawHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
-interface Request {
-  method: string;
-  params: string[];
-  query: URLSearchParams;
-  headers: http.IncomingHttpHeaders;
-  body: () => Promise<unknown>;
-}
 
-const NS = '/namespaces/default';
-const RESOURCES: { path: string; kind: Kind; writable: boolean; apiVersion: string }[] = [
-  { path: `/apis/apps/v1${NS}/deployments`, kind: 'Deployment', writable: true, apiVersion: 'apps/v1' },
-  { path: `/apis/apps/v1${NS}/replicasets`, kind: 'ReplicaSet', writable: false, apiVersion: 'apps/v1' },
-  { path: `/api/v1${NS}/services`, kind: 'Service', writable: true, apiVersion: 'v1' },
-  { path: `/api/v1${NS}/pods`, kind: 'Pod', writable: false, apiVersion: 'v1' },
-  { path: '/api/v1/nodes', kind: 'Node', writable: false, apiVersion: 'v1' },
-  { path: `/api/v1${NS}/events`, kind: 'Event', writable: false, apiVersion: 'v1' },
-];
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 /** The admin API's HTTP server. */
@@ -57,10 +66,22 @@ export class ApiServer {
   private readonly routes: { method: string; pattern: RegExp; handler: Handler }[] = [];
   private readonly mounts: { prefix: string; handler: RawHandler }[] = [];
   private readonly servers: http.Server[] = [];
+  private readonly history: ChangeHistory;
+  private readonly handlers: ResourceHandlers;
+  private tcpAddress?: { host: string; port: number };
 
   constructor(opts: ApiServerOptions) {
     this.opts = opts;
+    this.history = new ChangeHistory(opts.store, opts.historySize);
+    this.handlers = new ResourceHandlers({
+      store: opts.store,
+      log: opts.log,
+      history: this.history,
+      decorate: (o) => this.decorate(o),
+      bookmarkIntervalMs: opts.bookmarkIntervalMs,
+    });
     this.defineRoutes();
+    this.defineKubernetesRoutes();
   }
 
   /**
@@ -69,6 +90,11 @@ export class ApiServer {
    */
   mount(prefix: string, handler: RawHandler): void {
     this.mounts.push({ prefix, handler });
+  }
+
+  /** Sets the container engine that pod logs are read from. */
+  useRuntime(runtime: ContainerRuntime): void {
+    this.opts.runtime = runtime;
   }
 
   /** Listens on a unix socket that only the owner may use. */
@@ -83,10 +109,13 @@ export class ApiServer {
   async listenTcp(host: string, port: number): Promise<number> {
     const server = this.newServer();
     await listen(server, (done) => server.listen(port, host, done));
-    return (server.address() as { port: number }).port;
+    const bound = (server.address() as { port: number }).port;
+    this.tcpAddress = { host, port: bound };
+    return bound;
   }
 
   async close(): Promise<void> {
+    this.history.close();
     await Promise.all(
       this.servers.map(
         (server) =>
@@ -109,7 +138,8 @@ export class ApiServer {
   }
 
   private route(method: string, path: string, handler: Handler): void {
-    const pattern = new RegExp(`^${path.replace(/:name/g, '([a-z0-9.-]+)')}$`);
+    const names = path.replace(/:name/g, '([a-z0-9.-]+)').replace(/:ns/g, '([a-z0-9-]+)');
+    const pattern = new RegExp(`^${names}$`);
     this.routes.push({ method, pattern, handler });
   }
 
@@ -121,20 +151,120 @@ export class ApiServer {
       kind: 'BalancerMetrics',
       services: this.opts.metrics?.() ?? {},
     }));
-    for (const res of RESOURCES) {
-      this.route('GET', res.path, (r) => this.list(res.kind, res.apiVersion, r));
-      this.route('GET', `${res.path}/:name`, (r) => this.get(res.kind, r.params[0]));
-      if (!res.writable) continue;
-      this.route('POST', res.path, (r) => this.create(res.kind, r));
-      this.route('PUT', `${res.path}/:name`, (r) => this.update(res.kind, r));
-      this.route('PATCH', `${res.path}/:name`, (r) => this.patch(res.kind, r));
-      this.route('DELETE', `${res.path}/:name`, (r) => this.remove(res.kind, r.params[0]));
+    this.route('GET', '/apis/flotilla.io/v1/info', () => this.info());
+  }
+
+  /** Discovery, OpenAPI and the resources in Kubernetes' URL layout. */
+  private defineKubernetesRoutes(): void {
+    this.route('GET', '/api', () => coreVersions(this.serverAddress()));
+    this.route('GET', '/apis', () => groupList());
+    this.route('GET', '/api/v1', () => resourceList(''));
+    this.route('GET', '/apis/apps/v1', () => resourceList('apps'));
+    this.route('GET', '/openapi/v2', (r) => sendEmptyOpenApiV2(r.res));
+    this.route('GET', '/openapi/v3', () => openApiIndex());
+    this.route('GET', '/openapi/v3/api/v1', () => openApiFor('/openapi/v3/api/v1'));
+    this.route('GET', '/openapi/v3/apis/apps/v1', () => openApiFor('/openapi/v3/apis/apps/v1'));
+    this.route('GET', '/api/v1/namespaces', (r) => this.listNamespaces(r));
+    this.route('GET', '/api/v1/namespaces/:name', (r) => this.getNamespace(r));
+    for (const res of RESOURCES) if (res.kind !== 'Namespace') this.defineResource(res);
+  }
+
+  private defineResource(res: ResourceInfo): void {
+    const h = this.handlers;
+    const prefix = groupPrefix(res.group);
+    const scope = res.namespaced ? '/namespaces/:ns' : '';
+    const collection = `${prefix}${scope}/${res.name}`;
+    const item = `${collection}/:name`;
+    // Every namespaced route carries the namespace first; only `default` exists.
+    const scoped = (fn: (name: string, r: ApiRequest) => unknown) => (r: ApiRequest) => {
+      const [ns, name] = res.namespaced ? r.params : ['', r.params[0]];
+      if (res.namespaced) checkNamespace(ns);
+      return fn(name, r);
+    };
+    if (res.namespaced) this.route('GET', `${prefix}/${res.name}`, (r) => h.list(res, r));
+    this.route('GET', collection, scoped((_, r) => h.list(res, r)));
+    this.route('GET', item, scoped((name, r) => h.get(res, name, r)));
+    if (res.writable) {
+      this.route('POST', collection, scoped((_, r) => h.create(res, r)));
+      this.route('PUT', item, scoped((name, r) => h.update(res, name, r)));
+      this.route('PATCH', item, scoped((name, r) => h.patch(res, name, r)));
     }
+    if (res.deletable) this.route('DELETE', item, scoped((name, r) => h.remove(res, name, r)));
+    if (res.kind === 'Deployment') {
+      this.route('GET', `${item}/scale`, scoped((name) => h.getScale(res, name)));
+      this.route('PUT', `${item}/scale`, scoped((name, r) => h.updateScale(res, name, r)));
+      this.route('PATCH', `${item}/scale`, scoped((name, r) => h.updateScale(res, name, r)));
+      this.route('GET', `${item}/status`, scoped((name) => h.find(res, name)));
+    }
+    if (res.kind === 'Pod') {
+      this.route('GET', `${item}/log`, scoped(async (name, r) => {
+        const pod = h.find(res, name) as unknown as Pod;
+        const source = { runtime: this.opts.runtime, nodeName: this.opts.nodeName };
+        await servePodLogs(source, pod, r.query, r.res);
+        return STREAMED;
+      }));
+    }
+  }
+
+  private listNamespaces(r: ApiRequest): unknown {
+    const version = this.opts.store.getMeta('applied_index') ?? '0';
+    const items = [this.namespace()];
+    if (wantsTable(r.headers.accept)) {
+      return toTable('Namespace', items, version, { now: Date.now(), pods: () => [] });
+    }
+    const metadata = { resourceVersion: version };
+    return { kind: 'NamespaceList', apiVersion: 'v1', metadata, items };
+  }
+
+  private getNamespace(r: ApiRequest): unknown {
+    checkNamespace(r.params[0]);
+    const ns = this.namespace();
+    if (!wantsTable(r.headers.accept)) return ns;
+    return toTable('Namespace', [ns], '1', { now: Date.now(), pods: () => [] });
+  }
+
+  // The one namespace is not stored; it is as old as the oldest node.
+  private namespace() {
+    const nodes = this.opts.store.list('Node');
+    const created = nodes.map((n) => n.metadata.creationTimestamp as string).sort()[0];
+    return {
+      kind: 'Namespace',
+      apiVersion: 'v1',
+      metadata: {
+        name: NAMESPACE,
+        uid: this.opts.store.getMeta('cluster_id') ?? '',
+        resourceVersion: '1',
+        ...(created ? { creationTimestamp: created } : {}),
+        labels: { 'kubernetes.io/metadata.name': NAMESPACE },
+      },
+      spec: { finalizers: ['kubernetes'] },
+      status: { phase: 'Active' },
+    };
+  }
+
+  /** What `flotilla kubeconfig` needs: where this node's API listens. */
+  private info() {
+    return {
+      kind: 'AgentInfo',
+      apiVersion: 'flotilla.io/v1',
+      nodeName: this.opts.nodeName ?? this.opts.store.getMeta('node_name') ?? '',
+      clusterId: this.opts.store.getMeta('cluster_id') ?? '',
+      server: this.tcpAddress ? `http://${this.serverAddress()}` : undefined,
+    };
+  }
+
+  private serverAddress(): string {
+    if (!this.tcpAddress) return '';
+    const wildcard = this.tcpAddress.host === '0.0.0.0' || this.tcpAddress.host === '::';
+    const host = wildcard ? this.opts.nodeAddress ?? '127.0.0.1' : this.tcpAddress.host;
+    const shown = host.includes(':') ? `[${host}]` : host;
+    return `${shown}:${this.tcpAddress.port}`;
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://flotilla');
     const method = req.method ?? 'GET';
+    const warnings: string[] = [];
     try {
       const match = this.match(method, url.pathname);
       const result = await match.handler({
@@ -143,14 +273,20 @@ export class ApiServer {
         query: url.searchParams,
         headers: req.headers,
         body: () => readJson(req),
+        raw: req,
+        res,
+        warnings,
       });
-      send(res, 200, result);
+      if (result === STREAMED) return;
+      for (const w of warnings) res.appendHeader('warning', `299 - ${JSON.stringify(w)}`);
+      send(res, method === 'POST' && isObjectResult(result) ? 201 : 200, result);
     } catch (err) {
       const status = statusFor(err);
       if (!isUserError(err) && status.code >= 500) {
         this.opts.logger.error({ err, method, path: url.pathname }, 'api request failed');
       }
-      send(res, status.code, status);
+      if (res.headersSent) res.destroy();
+      else send(res, status.code, status);
     }
   }
 
@@ -168,35 +304,12 @@ export class ApiServer {
     throw new FlotillaError('NotFound', `the server could not find the requested resource (${path})`, 404);
   }
 
-  private list(kind: Kind, apiVersion: string, r: Request) {
-    let items = this.opts.store.list(kind).map((o) => this.decorate(o));
-    const selector = r.query.get('labelSelector');
-    if (selector) {
-      const test = parseSelectorString(selector);
-      items = items.filter((o) => test((o.metadata.labels as Record<string, string>) ?? {}));
-    }
-    const fields = r.query.get('fieldSelector');
-    if (fields) items = items.filter(fieldFilter(fields));
-    return {
-      kind: `${kind}List`,
-      apiVersion,
-      metadata: { resourceVersion: this.opts.store.getMeta('applied_index') ?? '0' },
-      items,
-    };
-  }
-
-  private get(kind: Kind, name: string) {
-    const object = this.opts.store.get(kind, name);
-    if (!object) throw new NotFoundError(kind.toLowerCase(), name);
-    return this.decorate(object);
-  }
-
   private decorate(object: StoredObject): StoredObject {
     if (object.kind === 'Node' && this.opts.decorateNode) return this.opts.decorateNode(object);
     return object;
   }
 
-  private async apply(r: Request) {
+  private async apply(r: ApiRequest) {
     const body = (await r.body()) as { objects?: unknown[] };
     if (!body || !Array.isArray(body.objects)) throw new BadRequestError('expected {"objects": [...]}');
     const warnings: string[] = [];
@@ -212,81 +325,6 @@ export class ApiServer {
       now: new Date().toISOString(),
     });
     return { items: result.applied, warnings };
-  }
-
-  private async create(kind: Kind, r: Request) {
-    const object = this.validate(kind, await r.body(), undefined);
-    const result = await this.opts.log.propose({
-      op: 'create',
-      object,
-      uid: newUid(),
-      now: new Date().toISOString(),
-    });
-    return result.object;
-  }
-
-  private async update(kind: Kind, r: Request) {
-    const object = this.validate(kind, await r.body(), r.params[0]);
-    const result = await this.opts.log.propose({
-      op: 'update',
-      object: object as never,
-      now: new Date().toISOString(),
-    });
-    return result.object;
-  }
-
-  /**
-   * A merge patch is applied to the current object and sent as an update
-   * conditioned on the version it was applied to; if another write got in
-   * between, it is applied again to the newer object.
-   */
-  private async patch(kind: Kind, r: Request) {
-    const type = String(r.headers['content-type'] ?? '').split(';')[0].trim();
-    if (type !== 'application/merge-patch+json' && type !== 'application/json') {
-      throw new FlotillaError(
-        'UnsupportedMediaType',
-        `patch type ${type || '(none)'} is not supported; use application/merge-patch+json`,
-        415,
-      );
-    }
-    const patch = await r.body();
-    const pinned = (patch as { metadata?: { resourceVersion?: string } })?.metadata?.resourceVersion;
-    for (let attempt = 0; ; attempt++) {
-      const current = this.opts.store.get(kind, r.params[0]);
-      if (!current) throw new NotFoundError(kind.toLowerCase(), r.params[0]);
-      const merged = applyMergePatch(current, patch) as StoredObject;
-      if (!pinned) merged.metadata.resourceVersion = current.metadata.resourceVersion;
-      const object = this.validate(kind, merged, r.params[0]);
-      try {
-        const result = await this.opts.log.propose({ op: 'update', object: object as never, now: new Date().toISOString() });
-        return result.object;
-      } catch (err) {
-        if (!(err instanceof ConflictError) || pinned || attempt >= 5) throw err;
-      }
-    }
-  }
-
-  private async remove(kind: Kind, name: string) {
-    const result = await this.opts.log.propose({
-      op: 'delete',
-      kind: kind as 'Deployment' | 'Service',
-      name,
-      now: new Date().toISOString(),
-    });
-    return result.object;
-  }
-
-  private validate(kind: Kind, value: unknown, name: string | undefined): Manifest {
-    const { object } = validateManifest(value, { file: '<request>' });
-    if (object.kind !== kind) {
-      throw new BadRequestError(`expected kind ${kind} at this path, got ${object.kind}`);
-    }
-    if (name !== undefined && object.metadata.name !== name) {
-      throw new BadRequestError(
-        `the name in the body ("${object.metadata.name}") does not match the URL ("${name}")`,
-      );
-    }
-    return object;
   }
 }
 
@@ -314,17 +352,36 @@ function versionInfo() {
   };
 }
 
-function fieldFilter(text: string) {
-  const tests = text.split(',').map((part) => {
-    const [path, value] = part.split(/!?==?/);
-    const negate = part.includes('!=');
-    return (o: StoredObject) => (readPath(o, path.trim()) === value?.trim()) !== negate;
+/**
+ * An OpenAPI v2 document with no definitions: kubectl reads v2 only as
+ * protobuf, where an empty body is a valid empty document. Kinds it has no
+ * schema for are then not validated on the client, so an unknown kind
+ * reaches kubectl's own "no matches for kind" error instead of a failed
+ * download; known kinds are validated on the server (see openapi.ts).
+ */
+function sendEmptyOpenApiV2(res: http.ServerResponse): typeof STREAMED {
+  res.writeHead(200, {
+    'content-type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf',
+    'content-length': 0,
   });
-  return (o: StoredObject) => tests.every((t) => t(o));
+  res.end();
+  return STREAMED;
 }
 
-function readPath(o: unknown, path: string): unknown {
-  return path.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown>)?.[k], o);
+/** Only the default namespace exists; any other is NotFound, saying so. */
+function checkNamespace(ns: string): void {
+  if (ns === NAMESPACE) return;
+  throw new FlotillaError(
+    'NotFound',
+    `namespaces "${ns}" not found: Flotilla serves only the "default" namespace`,
+    404,
+  );
+}
+
+// Creation answers 201 with the object, as Kubernetes does; the batch apply
+// endpoint (no kind) keeps 200.
+function isObjectResult(result: unknown): boolean {
+  return typeof result === 'object' && result !== null && 'kind' in result && 'metadata' in result;
 }
 
 async function readJson(req: http.IncomingMessage): Promise<unknown> {

@@ -8,6 +8,7 @@ export interface AgentOptions {
   listen?: string;
   join?: string;
   token?: string;
+  voters?: number;
   logLevel?: string;
   containerLabels?: Record<string, string>;
 }
@@ -18,6 +19,7 @@ export interface AgentFlags {
   listen?: string;
   join?: string;
   token?: string;
+  voters?: string;
   logLevel?: string;
   containerLabel?: string[];
 }
@@ -36,9 +38,18 @@ export function agentOptions(dataDir: string, flags: AgentFlags): AgentOptions {
     listen: flags.listen,
     join: flags.join,
     token: flags.token,
+    voters: votersOf(flags.voters),
     logLevel: flags.logLevel,
     containerLabels,
   };
+}
+
+/** A cluster keeps 3 to 5 voters: fewer cannot survive a failure, more slow every commit. */
+function votersOf(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (Number.isInteger(n) && n >= 1 && n <= 5) return n;
+  throw new InvalidError(`expected --voters as a whole number from 1 to 5, got "${value}"`);
 }
 
 // HOST may be empty (all interfaces) or a bracketed IPv6 address.

@@ -9,6 +9,9 @@ import { typeOfKind } from './resources';
 export interface ApplyOptions {
   filename: string[];
   recursive?: boolean;
+  /** Wait for the rollouts of the applied Deployments, as `rollout status` does. */
+  wait?: boolean;
+  timeout?: string;
 }
 
 /** The apply endpoint of the admin API. */
@@ -22,6 +25,12 @@ export async function runApply(client: ApiClient, opts: ApplyOptions, output: Ou
     recursive: opts.recursive === true,
   });
   await applyLoaded(client, loaded, output);
+  if (!opts.wait) return;
+  const { waitForRollout } = await import('./rollout');
+  for (const { object } of loaded.objects) {
+    if (object.kind !== 'Deployment' || !object.metadata?.name) continue;
+    await waitForRollout(client, object.metadata.name, { timeout: opts.timeout }, output);
+  }
 }
 
 /** Sends loaded manifests to the server in one atomic request and reports each result. */

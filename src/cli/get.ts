@@ -1,8 +1,8 @@
 import type { ApiClient } from '../api/client';
-import type { KubeObject, List, Pod } from '../api/k8s-types';
+import type { Event, KubeObject, List, Pod } from '../api/k8s-types';
 import { ApiError, InvalidError } from '../errors';
 import { renderTable } from './format';
-import { buildTable } from './printers';
+import { buildEventTable, buildTable } from './printers';
 import {
   objectPath,
   parseTargets,
@@ -20,6 +20,8 @@ export interface GetOptions {
 }
 
 const FORMATS = ['wide', 'json', 'yaml', 'name'];
+const EVENT_WORDS = ['events', 'event', 'ev'];
+const EVENTS_PATH = '/api/v1/namespaces/default/events';
 
 /** Objects of one kind, fetched for one target. */
 interface Fetched {
@@ -39,6 +41,10 @@ export async function runGet(
   const format = (opts.output ?? '').replace(/^=/, '');
   if (format !== '' && !FORMATS.includes(format)) {
     throw new InvalidError(`unknown output format "${format}" (expected ${FORMATS.join('|')})`);
+  }
+  if (EVENT_WORDS.includes(words[0]?.toLowerCase())) {
+    await printEvents(client, words.slice(1), format, output);
+    return;
   }
   const targets = parseTargets(words);
   const selector = parseSelector(opts.selector ?? '');
@@ -167,4 +173,30 @@ export async function listPods(client: ApiClient, rawSelector?: string): Promise
   const query = rawSelector ? `?labelSelector=${encodeURIComponent(rawSelector)}` : '';
   const list = await client.request<List<Pod>>('GET', podType.collectionPath + query);
   return list?.items ?? [];
+}
+
+/**
+ * `get events [NAME...]`: kubectl's event table, oldest first; names select
+ * the events about those objects.
+ */
+async function printEvents(client: ApiClient, names: string[], format: string, output: Output) {
+  const list = await client.request<List<Event>>('GET', EVENTS_PATH);
+  const events = (list?.items ?? [])
+    .filter((e) => names.length === 0 || names.includes(e.involvedObject?.name ?? ''))
+    .map((e) => ({ kind: 'Event', apiVersion: 'v1', ...e }))
+    .sort((a, b) => (a.lastTimestamp ?? '').localeCompare(b.lastTimestamp ?? ''));
+  if (format === 'json' || format === 'yaml') {
+    const value = asList(events);
+    output.out(format === 'json' ? JSON.stringify(value, null, 4) + '\n' : await toYaml(value));
+    return;
+  }
+  if (events.length === 0) {
+    output.err('No resources found in default namespace.\n');
+    return;
+  }
+  if (format === 'name') {
+    for (const e of events) output.out(`event/${e.metadata?.name}\n`);
+    return;
+  }
+  output.out(renderTable(buildEventTable(events, Date.now())));
 }

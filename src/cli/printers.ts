@@ -1,6 +1,7 @@
 import type {
   ContainerStatus,
   Deployment,
+  Event,
   KubeObject,
   Node,
   Pod,
@@ -194,3 +195,24 @@ const COLUMNS: Record<KindName, Columns<never>> = {
   Deployment: deploymentColumns,
   Service: serviceColumns,
 };
+
+/** kubectl's `get events` table: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE. */
+export function buildEventTable(events: Event[], now: number): Table {
+  const rows = events.map((e) => {
+    const seen = e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp;
+    const count = (e.count ?? 1) > 1 ? ` (x${e.count} over ${firstSeen(e, now)})` : '';
+    const kind = (e.involvedObject?.kind ?? '').toLowerCase();
+    return [
+      formatAge(seen, now) + count,
+      e.type ?? 'Normal',
+      e.reason ?? '',
+      `${kind}/${e.involvedObject?.name ?? ''}`,
+      e.message ?? '',
+    ];
+  });
+  return { headers: ['LAST SEEN', 'TYPE', 'REASON', 'OBJECT', 'MESSAGE'], rows };
+}
+
+function firstSeen(e: Event, now: number): string {
+  return formatAge(e.firstTimestamp ?? e.eventTime, now);
+}

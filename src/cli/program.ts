@@ -47,7 +47,10 @@ export function buildProgram(): Command {
   addScale(program);
   addSet(program);
   addEdit(program);
+  addRollout(program);
+  addToken(program);
   addVersion(program);
+  addKubeconfig(program);
   return program;
 }
 
@@ -59,6 +62,7 @@ function addAgent(program: Command): void {
     .option('--listen <host:port>', 'address for cluster traffic')
     .option('--join <host:port>', 'address of a member of the cluster to join')
     .option('--token <token>', 'the shared secret of the cluster')
+    .option('--voters <n>', 'founder only: voters the cluster grows to, up to 5 (default 3)')
     .option('--log-level <level>', 'trace, debug, info, warn or error')
     .option('--container-label <k=v>', 'label for every container (repeatable)', collect)
     .action(async (flags, cmd: Command) => {
@@ -73,12 +77,41 @@ function addApply(program: Command): void {
     .description('create or update objects from manifest files')
     .requiredOption('-f, --filename <path>', 'file, directory or - for stdin (repeatable)', collect)
     .option('-R, --recursive', 'also read manifests in subdirectories')
+    .option('--wait', "wait until every applied deployment's rollout completes")
+    .option('--timeout <duration>', 'with --wait: give up after this long (90s, 5m)')
     .action((opts, cmd: Command) =>
       withClient(cmd, async (client, output) => {
         const { runApply } = await import('./apply');
         await runApply(client, opts, output);
       }),
     );
+}
+
+function addRollout(program: Command): void {
+  const rollout = program.command('rollout').description("manage a deployment's rollouts");
+  const actions: [string, string][] = [
+    ['status', 'wait for the rollout to finish; non-zero exit when it failed'],
+    ['history', 'list the revisions'],
+    ['undo', 'roll back to the previous revision, or to --to-revision'],
+    ['pause', 'stop rolling out changes of the template'],
+    ['resume', 'continue a paused rollout'],
+    ['restart', 'replace every pod, keeping the template otherwise'],
+  ];
+  for (const [action, description] of actions) {
+    const sub = rollout
+      .command(action)
+      .description(description)
+      .argument('<objects...>', 'deployment/NAME or deployment NAME');
+    if (action === 'status') sub.option('--timeout <duration>', 'give up after this long (90s, 5m)');
+    if (action === 'history') sub.option('--revision <n>', 'show the pod template of one revision');
+    if (action === 'undo') sub.option('--to-revision <n>', 'the revision to go back to');
+    sub.action((words: string[], opts, cmd: Command) =>
+      withClient(cmd, async (client, output) => {
+        const { runRollout } = await import('./rollout');
+        await runRollout(client, action, words, opts, output);
+      }),
+    );
+  }
 }
 
 function addGet(program: Command): void {
@@ -181,6 +214,33 @@ function addEdit(program: Command): void {
       withClient(cmd, async (client, output) => {
         const { runEdit } = await import('./edit');
         await runEdit(client, words, output);
+      }),
+    );
+}
+
+function addToken(program: Command): void {
+  const token = program.command('token').description("the cluster's join token");
+  token
+    .command('create')
+    .description('print the token that `flotilla agent --join ... --token TOKEN` needs')
+    .action((_opts, cmd: Command) =>
+      withClient(cmd, async (client, output) => {
+        const answer = await client.request<{ token: string }>('POST', '/apis/flotilla.io/v1/tokens');
+        output.out(`${answer.token}\n`);
+      }),
+    );
+}
+
+function addKubeconfig(program: Command): void {
+  program
+    .command('kubeconfig')
+    .description("print a kubeconfig for kubectl that points at this agent's --listen address")
+    .option('--server <url>', 'the API address to write instead of the agent\'s own')
+    .option('--name <name>', 'the name of the cluster, user and context', 'flotilla')
+    .action((opts, cmd: Command) =>
+      withClient(cmd, async (client, output) => {
+        const { runKubeconfig } = await import('./kubeconfig');
+        await runKubeconfig(client, opts, output);
       }),
     );
 }

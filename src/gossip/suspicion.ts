@@ -26,9 +26,9 @@ export function suspicionTimeoutMs(
 }
 
 /** How many other members could confirm a suspicion in a cluster of `size`. */
-export function expectedConfirmations(size: number, indirectChecks: number): number {
+export function expectedConfirmations(size: number, wanted: number): number {
   // Neither the suspect nor the first suspecter can confirm.
-  return Math.max(0, Math.min(indirectChecks, size - 2));
+  return Math.max(0, Math.min(wanted, size - 2));
 }
 
 /** How many times an update is piggybacked, growing with the cluster's size. */

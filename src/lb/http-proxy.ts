@@ -127,7 +127,7 @@ class HttpExchange {
       bodyTimeout: 0,
     };
     try {
-      this.route.poolFor(endpoint).dispatch(options, relay);
+      this.route.dispatcherFor(endpoint, this.req.socket).dispatch(options, relay);
     } catch (err) {
       relay.onResponseError(undefined, err as Error);
     }
@@ -144,7 +144,12 @@ class HttpExchange {
     this.route.reportFailure(endpoint, err, refused);
     if (!this.retried && this.mayResend(err, refused)) {
       this.retried = true;
-      const other = this.route.pick(this.client.peer, endpoint);
+      // A connection the backend closed while idle says nothing about the
+      // backend itself, so with no other endpoint the same one gets a
+      // second try on a fresh connection.
+      const other =
+        this.route.pick(this.client.peer, endpoint) ??
+        (refused ? undefined : this.route.pick(this.client.peer));
       if (other) {
         this.send(other);
         return;

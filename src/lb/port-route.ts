@@ -1,7 +1,9 @@
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { Pool } from 'undici';
+import { Client, Pool, type Dispatcher } from 'undici';
 import { EndpointPicker, endpointAddress, type Clock } from './endpoint-picker';
 import type { InflightTracker } from './inflight';
+import { connectWithHeader, connectionEnds, proxyHeader } from './proxy-protocol';
 import type { MetricsRecorder } from './service-metrics';
 import type {
   BalancedMode,
@@ -10,6 +12,7 @@ import type {
   BalancerTimeouts,
   ClientIpAffinity,
   Endpoint,
+  ProxyProtocolVersion,
 } from './types';
 import type { TrustedProxies } from './forwarding-headers';
 import { WarnOnce } from './warn-once';
@@ -38,7 +41,13 @@ export interface ServiceShared {
  */
 export class PortRoute {
   readonly picker: EndpointPicker;
+  /** The PROXY protocol version sent to endpoints, if any. */
+  proxyProtocol?: ProxyProtocolVersion;
   private readonly pools = new Map<string, Pool>();
+  // With the PROXY protocol a backend connection belongs to one client
+  // connection, whose address its header names: one client per pair.
+  private readonly clientOwned = new Map<string, Set<Client>>();
+  private readonly byClientSocket = new WeakMap<Socket, Map<string, Client>>();
 
   constructor(
     readonly service: ServiceShared,
@@ -52,15 +61,48 @@ export class PortRoute {
   /** Applies a new endpoint set; pools of endpoints leaving it drain. */
   update(port: BalancedPort, affinity?: ClientIpAffinity): void {
     this.picker.update(port.endpoints, affinity);
+    const changed = this.proxyProtocol !== port.proxyProtocol;
+    this.proxyProtocol = port.proxyProtocol;
 
     const ready = new Set(port.endpoints.filter((e) => !e.terminating).map(endpointAddress));
     for (const [address, pool] of this.pools) {
-      if (ready.has(address)) continue;
+      if (ready.has(address) && !changed) continue;
       this.pools.delete(address);
       // close() lets in-flight requests finish and shuts idle connections.
       pool.close().catch(() => undefined);
     }
+    for (const [address, clients] of this.clientOwned) {
+      if (ready.has(address) && !changed) continue;
+      this.clientOwned.delete(address);
+      for (const client of clients) client.close().catch(() => undefined);
+    }
     this.noteReadiness();
+  }
+
+  /**
+   * Where a request from `client` to `endpoint` is sent: the shared pool,
+   * or with the PROXY protocol a backend connection of that client's own.
+   */
+  dispatcherFor(endpoint: Endpoint, client: Socket): Dispatcher {
+    if (!this.proxyProtocol) return this.poolFor(endpoint);
+    const address = endpointAddress(endpoint);
+    let owned = this.byClientSocket.get(client);
+    if (!owned) {
+      owned = new Map();
+      this.byClientSocket.set(client, owned);
+    }
+    const existing = owned.get(address);
+    if (existing && !existing.closed && !existing.destroyed) return existing;
+
+    const opened = this.openProxiedClient(endpoint, client, this.proxyProtocol);
+    owned.set(address, opened);
+    const set = this.clientOwned.get(address) ?? new Set();
+    this.clientOwned.set(address, set.add(opened));
+    client.once('close', () => {
+      set.delete(opened);
+      opened.close().catch(() => undefined);
+    });
+    return opened;
   }
 
   /** The endpoint for a new request, or undefined when none is ready. */
@@ -100,24 +142,54 @@ export class PortRoute {
 
   /** Destroys every backend connection; used when the balancer closes. */
   async destroy(): Promise<void> {
-    const pools = [...this.pools.values()];
+    const dispatchers: Dispatcher[] = [...this.pools.values()];
+    for (const clients of this.clientOwned.values()) dispatchers.push(...clients);
     this.pools.clear();
-    await Promise.all(pools.map((p) => p.destroy().catch(() => undefined)));
+    this.clientOwned.clear();
+    await Promise.all(dispatchers.map((d) => d.destroy().catch(() => undefined)));
   }
 
   private openPool(endpoint: Endpoint): Pool {
-    const { timeouts, limits } = this.shared;
-    const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
-    return new Pool(`http://${host}:${endpoint.port}`, {
+    const { limits } = this.shared;
+    return new Pool(originOf(endpoint), {
+      ...this.backendOptions(),
       connections: limits.maxConnectionsPerEndpoint,
+      connect: { timeout: this.shared.timeouts.connectMs },
+    });
+  }
+
+  private openProxiedClient(
+    endpoint: Endpoint,
+    client: Socket,
+    version: ProxyProtocolVersion,
+  ): Client {
+    const header = proxyHeader(version, connectionEnds(client));
+    const connectMs = this.shared.timeouts.connectMs;
+    return new Client(originOf(endpoint), {
+      ...this.backendOptions(),
+      connect: (_options, callback) => {
+        const socket = connectWithHeader(endpoint, header, connectMs);
+        const failed = (err: Error): void => callback(err, null);
+        socket.once('error', failed);
+        socket.once('connect', () => {
+          socket.off('error', failed);
+          callback(null, socket);
+        });
+        return socket;
+      },
+    });
+  }
+
+  private backendOptions(): Pool.Options {
+    const { timeouts } = this.shared;
+    return {
       pipelining: 1,
       keepAliveTimeout: timeouts.backendIdleMs,
       keepAliveMaxTimeout: timeouts.backendIdleMs,
-      connect: { timeout: timeouts.connectMs },
       headersTimeout: timeouts.responseHeadersMs,
       // A long or slow response is never cut by the balancer.
       bodyTimeout: 0,
-    });
+    };
   }
 
   private noteReadiness(): void {
@@ -129,6 +201,11 @@ export class PortRoute {
       this.service.logger.info(fields, 'endpoints ready');
     }
   }
+}
+
+function originOf(endpoint: Endpoint): string {
+  const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
+  return `http://${host}:${endpoint.port}`;
 }
 
 /**

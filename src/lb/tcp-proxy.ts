@@ -1,6 +1,7 @@
 import net, { type Socket } from 'node:net';
 import { normalizeAddress } from './forwarding-headers';
 import type { ListenerState, PortRoute } from './port-route';
+import { connectWithHeader, connectionEnds, proxyHeader } from './proxy-protocol';
 import { isConnectFailure, limitConnect, tunnel, type CodedError } from './socket-pipes';
 import type { Endpoint } from './types';
 
@@ -43,9 +44,8 @@ class TcpPipe {
 
   private connect(endpoint: Endpoint): void {
     const release = this.route.shared.inflight.begin(endpoint.id);
-    const up = net.connect({ host: endpoint.host, port: endpoint.port, allowHalfOpen: true });
+    const up = this.openUpstream(endpoint);
     up.once('close', release);
-    limitConnect(up, this.route.shared.timeouts.connectMs, (err) => up.destroy(err));
 
     const abandon = (): void => {
       up.destroy();
@@ -61,6 +61,18 @@ class TcpPipe {
       up.off('error', failed);
       this.open(endpoint, up);
     });
+  }
+
+  private openUpstream(endpoint: Endpoint): Socket {
+    const { connectMs } = this.route.shared.timeouts;
+    const version = this.route.proxyProtocol;
+    if (version) {
+      const header = proxyHeader(version, connectionEnds(this.socket));
+      return connectWithHeader(endpoint, header, connectMs);
+    }
+    const up = net.connect({ host: endpoint.host, port: endpoint.port, allowHalfOpen: true });
+    limitConnect(up, connectMs, (err) => up.destroy(err));
+    return up;
   }
 
   private open(endpoint: Endpoint, up: Socket): void {

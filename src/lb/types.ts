@@ -12,6 +12,9 @@ export interface Endpoint {
 /** How a listener forwards: as an HTTP/1.1 reverse proxy or as byte pipes. */
 export type BalancedMode = 'http' | 'tcp';
 
+/** A PROXY protocol version sent to backends ahead of the client's bytes. */
+export type ProxyProtocolVersion = 'v1' | 'v2';
+
 /** One address the balancer listens on. */
 export interface ListenAddress {
   host: string;
@@ -25,6 +28,12 @@ export interface BalancedPort {
   mode: BalancedMode;
   listen: ListenAddress[];
   endpoints: Endpoint[];
+  /**
+   * When set, every backend connection starts with a PROXY header naming
+   * the client; HTTP mode then gives each client connection backend
+   * connections of its own instead of the shared keep-alive pool.
+   */
+  proxyProtocol?: ProxyProtocolVersion;
 }
 
 /** Session affinity keyed on the client's TCP peer address. */

@@ -2,6 +2,7 @@ import http, { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { buildRequestHeaders, describeClient, type ClientSide } from './forwarding-headers';
 import type { ListenerState, PortRoute } from './port-route';
+import { connectWithHeader, connectionEnds, proxyHeader } from './proxy-protocol';
 import type { Release } from './inflight';
 import {
   answerRaw,
@@ -61,6 +62,9 @@ class UpgradeExchange {
   private connect(endpoint: Endpoint): void {
     const release = this.route.shared.inflight.begin(endpoint.id);
     const upgrade = this.req.headers.upgrade ?? '';
+    const version = this.route.proxyProtocol;
+    const { connectMs } = this.route.shared.timeouts;
+    const header = version ? proxyHeader(version, connectionEnds(this.req.socket)) : undefined;
     const upReq = http.request({
       host: endpoint.host,
       port: endpoint.port,
@@ -68,7 +72,7 @@ class UpgradeExchange {
       path: this.req.url,
       headers: buildRequestHeaders(this.req.rawHeaders, this.client, upgrade),
       // The connection becomes the tunnel, so it never goes back to a pool.
-      agent: false,
+      agent: header ? oneConnectionAgent(() => connectWithHeader(endpoint, header, connectMs)) : false,
     });
     upReq.on('socket', (s: Socket) => {
       limitConnect(s, this.route.shared.timeouts.connectMs, (err) => upReq.destroy(err));
@@ -139,6 +143,13 @@ class UpgradeExchange {
     this.route.service.metrics.countError();
     answerRaw(this.socket, status, STATUS_CODES[status] ?? '', text);
   }
+}
+
+/** An agent that opens its one connection with `connect` (http.request ignores createConnection when given an agent). */
+function oneConnectionAgent(connect: () => Socket): http.Agent {
+  const agent = new http.Agent({ keepAlive: false });
+  agent.createConnection = connect;
+  return agent;
 }
 
 /** A response head as raw text, keeping the headers `keep` accepts. */

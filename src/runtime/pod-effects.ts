@@ -3,11 +3,20 @@
  * one is idempotent: a restored pod actor re-runs the effect of the state it
  * was saved in, so creating looks for the container it may already have made.
  */
-import { fromPromise } from 'xstate';
-import { podMachine, type ContainerCheck, type PodContext, type StartedContainer } from '../actors/pod';
+import { fromCallback, fromPromise } from 'xstate';
+import {
+  podMachine,
+  type ContainerCheck,
+  type PodContext,
+  type PodEvent,
+  type StartedContainer,
+} from '../actors/pod';
+import { startProbing, type ProberInput, type ProbeResult } from '../actors/prober';
+import type { Probe } from '../manifest/types';
 import { RuntimeError } from '../errors';
 import type { ContainerCreateSpec, ContainerRuntime } from './container-runtime';
 import { buildContainerLabels, hashContainerSpec } from './labels';
+import { executeProbe, type ExecInContainer, type ProbeTarget } from './probes';
 
 /** What the effects need besides the runtime. */
 export interface PodEffectsOptions {
@@ -20,6 +29,12 @@ export interface PodEffectsOptions {
   environmentFor?: (ctx: PodContext) => string[];
   /** Resolves once no balancer sends new traffic to the pod and in-flight work ended. */
   drain: (ctx: PodContext) => Promise<void>;
+  /** Runs exec probes inside containers; without it exec probes fail. */
+  exec?: ExecInContainer;
+  /** Executes one probe; executeProbe unless a test replaces it. */
+  runProbe?: (target: ProbeTarget, probe: Probe, timeoutMs: number) => Promise<ProbeResult>;
+  /** Milliseconds per probe second (1000); tests shorten it. */
+  probeSecondMs?: number;
 }
 
 /** The Docker container name of attempt `restartCount` of a pod. */
@@ -50,6 +65,7 @@ export function providePodEffects(opts: PodEffectsOptions) {
         if (input.context.containerId) await runtime.removeContainer(input.context.containerId);
       }),
       drain: fromPromise<void, In>(({ input }) => opts.drain(input.context)),
+      prober: fromCallback<PodEvent, ProberInput>(({ sendBack, input }) => probe(opts, input, sendBack)),
       stopContainer: fromPromise<void, In>(async ({ input }) => {
         const ctx = input.context;
         if (ctx.containerId) {
@@ -57,6 +73,22 @@ export function providePodEffects(opts: PodEffectsOptions) {
         }
       }),
     },
+  });
+}
+
+function probe(opts: PodEffectsOptions, input: ProberInput, send: (e: PodEvent) => void) {
+  const target: ProbeTarget = {
+    ip: input.ip,
+    containerId: input.containerId,
+    container: input.container,
+    exec: opts.exec,
+  };
+  const run = opts.runProbe ?? executeProbe;
+  return startProbing({
+    input,
+    send,
+    run: (p, timeoutMs) => run(target, p, timeoutMs),
+    secondMs: opts.probeSecondMs,
   });
 }
 

@@ -17,6 +17,7 @@ import type {
   RegisterNodeCommand,
 } from './commands';
 import type { Kind, Store, StoredObject } from './store';
+import { recordEvents } from './apply-events';
 
 /** Annotation that numbers a Deployment's revisions, as Kubernetes does. */
 export const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
@@ -62,6 +63,9 @@ export function applyCommand(store: Store, index: number, command: Command): Com
       return { index };
     case 'nodeCondition':
       setNodeCondition(store, index, command);
+      return { index };
+    case 'recordEvents':
+      recordEvents(store, index, command);
       return { index };
   }
 }
@@ -437,12 +441,23 @@ function setDeploymentStatus(store: Store, index: number, cmd: DeploymentStatusC
     rs.status = { replicas: next.replicas, readyReplicas: next.readyReplicas, availableReplicas: next.readyReplicas };
     store.put('ReplicaSet', rs as unknown as StoredObject, index);
   }
+  markCompleted(store, index, cmd.completedReplicaSet);
   for (const name of cmd.pruneReplicaSets) {
     const rs = store.get<ReplicaSet>('ReplicaSet', name);
     if (rs && podsOwnedBy(store, rs.metadata.uid).length === 0) {
       store.remove('ReplicaSet', rs as unknown as StoredObject, index);
     }
   }
+}
+
+/** Annotation on a ReplicaSet whose rollout completed once. */
+const COMPLETE_ANNOTATION = 'flotilla.io/rollout-complete';
+
+function markCompleted(store: Store, index: number, name: string | undefined) {
+  const rs = name ? store.get<ReplicaSet>('ReplicaSet', name) : undefined;
+  if (!rs || rs.metadata.annotations?.[COMPLETE_ANNOTATION]) return;
+  rs.metadata.annotations = { ...rs.metadata.annotations, [COMPLETE_ANNOTATION]: 'true' };
+  store.put('ReplicaSet', rs as unknown as StoredObject, index);
 }
 
 function registerNode(store: Store, index: number, cmd: RegisterNodeCommand) {

@@ -88,6 +88,8 @@ export interface DeploymentStatusCommand {
   replicaSets: { name: string; replicas: number; readyReplicas: number }[];
   /** ReplicaSets beyond the revision history limit, with no pods left. */
   pruneReplicaSets: string[];
+  /** The ReplicaSet whose rollout just completed; auto-rollback returns to such ones. */
+  completedReplicaSet?: string;
 }
 
 /** Adds a node or refreshes what it reports about itself. */

@@ -140,7 +140,8 @@ describe('ApiServer', () => {
   });
 
   it('answers MethodNotAllowed for a write to a read-only kind', async () => {
-    assertStatus(await api('DELETE', '/api/v1/namespaces/default/pods/x'), 405, 'MethodNotAllowed');
+    const replicaSet = '/apis/apps/v1/namespaces/default/replicasets/x';
+    assertStatus(await api('DELETE', replicaSet), 405, 'MethodNotAllowed');
   });
 
   it('scales with a merge patch of replicas', async () => {
@@ -175,8 +176,8 @@ describe('ApiServer', () => {
 
   it('refuses a patch type it does not support with 415', async () => {
     t.apply(deployment('web'));
-    const patch = [{ op: 'replace', path: '/spec/replicas', value: 3 }];
-    const reply = await api('PATCH', `${DEPLOYMENTS}/web`, patch, 'application/json-patch+json');
+    const patch = Buffer.from('spec:\n  replicas: 3\n');
+    const reply = await api('PATCH', `${DEPLOYMENTS}/web`, patch, 'application/apply-patch+yaml');
     assertStatus(reply, 415, 'UnsupportedMediaType');
     assert.equal(t.store.get<Deployment>('Deployment', 'web')!.spec.replicas, 2);
   });
@@ -236,7 +237,7 @@ describe('ApiServer', () => {
 
   it('creates, refuses a duplicate, and deletes', async () => {
     const created = await api('POST', SERVICES, service('web'));
-    assert.equal(created.status, 200);
+    assert.equal(created.status, 201);
     assert.equal(created.body.metadata.name, 'web');
     assertStatus(await api('POST', SERVICES, service('web')), 409, 'AlreadyExists');
     const deleted = await api('DELETE', `${SERVICES}/web`);

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import { TestAgent, dockerAvailable, freeLoopbackAddress, httpGet, waitFor } from './harness';
 
 const skip = dockerAvailable() ? false : 'no Docker engine on this machine';
@@ -54,13 +54,13 @@ spec:
 `;
 }
 
-function slowManifest(revision: string): string {
+function slowManifest(revision: string, replicas: number): string {
   return `
 apiVersion: apps/v1
 kind: Deployment
 metadata: { name: slow }
 spec:
-  replicas: 1
+  replicas: ${replicas}
   selector: { matchLabels: { app: slow } }
   template:
     metadata: { labels: { app: slow } }
@@ -217,28 +217,62 @@ describe('the balancer drops nothing while a Deployment changes', { skip }, () =
     const spec = (svc.items?.[0] ?? svc).spec;
     return Object.fromEntries(spec.ports.map((p: any) => [p.name, p.nodePort]));
   };
-  /** Runs `change` under a steady load on both web ports until `done`. */
-  const underLoad = async (change: () => void, done: () => boolean) => {
-    const httpLoad = new SteadyLoad(`http://${agent.address}:${ports.http}/`, httpClients(), RATE);
-    const rawLoad = new SteadyLoad(`http://${agent.address}:${ports.raw}/`, httpClients(), RATE / 4);
-    httpLoad.start();
-    rawLoad.start();
+  const containersOf = async (deployment: string) =>
+    (await agent.containers(true)).filter(
+      (c) => c.Labels['io.flotilla.deployment'] === deployment,
+    );
+  const webLoads = () => [
+    new SteadyLoad(`http://${agent.address}:${ports.http}/`, httpClients(), RATE),
+    new SteadyLoad(`http://${agent.address}:${ports.raw}/`, httpClients(), RATE / 4),
+  ];
+  /** Requests that each take a second, so that some are always in flight. */
+  const streamLoad = () =>
+    new SteadyLoad(`http://${agent.address}:${ports.slow}/cgi-bin/stream?2`, httpClients(), 10);
+
+  /**
+   * Runs `change` to Deployment `app` under `loads` until `done` and until
+   * only `replicas` containers are left: old containers are removed only
+   * after their drain, so the load runs through every drain.
+   */
+  const underLoad = async <T extends Record<string, SteadyLoad>>(
+    app: string,
+    loads: T,
+    change: () => void,
+    done: () => boolean,
+    replicas: number,
+  ): Promise<Record<keyof T, LoadSummary>> => {
+    const entries = Object.entries(loads);
+    const stopAll = async () => {
+      const seen = await Promise.all(entries.map(([, l]) => l.stop()));
+      return Object.fromEntries(entries.map(([name], i) => [name, seen[i]]));
+    };
+    for (const [, load] of entries) load.start();
     try {
       await new Promise((r) => setTimeout(r, 1000));
       change();
-      await waitFor(done, 90_000, () => JSON.stringify(pods('web'), null, 1));
-      await waitFor(async () => (await agent.containers(true)).length <= 5, 60_000);
+      await waitFor(done, 90_000, () => JSON.stringify(pods(app), null, 1));
+      await waitFor(async () => (await containersOf(app)).length === replicas, 90_000);
       await new Promise((r) => setTimeout(r, 1000));
-    } finally {
-      var summaries = await Promise.all([httpLoad.stop(), rawLoad.stop()]);
+    } catch (err) {
+      await stopAll();
+      throw err;
     }
-    return { http: summaries[0], raw: summaries[1] };
+    return (await stopAll()) as Record<keyof T, LoadSummary>;
   };
+  const assertNoFailures = (t: TestContext, seen: Record<string, LoadSummary>) => {
+    for (const [name, s] of Object.entries(seen)) {
+      t.diagnostic(`${name}: ${s.sent} sent, versions ${JSON.stringify([...s.versions])}`);
+      assert.deepEqual(s.failures, [], `${name}: ${s.failures.length} of ${s.sent} failed`);
+      assert.equal(s.ok, s.sent);
+    }
+  };
+  const revisionIs = (revision: string) => (p: PodJson) =>
+    p.spec.containers[0].env?.[0]?.value === revision;
 
-  test('4 replicas and a one-replica slow server start and answer on their NodePorts', async () => {
+  test('4 web replicas and 2 slow ones start and answer on their NodePorts', async () => {
     apply(webManifest('awesomeproduct/awsprdct:amazing', 4));
-    apply(slowManifest('1'));
-    await waitFor(() => settled('web', 4) && settled('slow', 1), 60_000, () =>
+    apply(slowManifest('1', 2));
+    await waitFor(() => settled('web', 4) && settled('slow', 2), 60_000, () =>
       JSON.stringify([...pods('web'), ...pods('slow')], null, 1),
     );
     const web = nodePorts('web');
@@ -252,49 +286,60 @@ describe('the balancer drops nothing while a Deployment changes', { skip }, () =
 
   test('a rolling update to v2 under load fails no request on either port', async (t) => {
     const isV2 = (p: PodJson) => p.spec.containers[0].image.endsWith(':v2');
+    const [http80, raw] = webLoads();
     const seen = await underLoad(
+      'web',
+      { http: http80, raw },
       () => apply(webManifest('awesomeproduct/awsprdct:v2', 4)),
       () => settled('web', 4, isV2),
+      4,
     );
+    assertNoFailures(t, seen);
     for (const [name, s] of Object.entries(seen)) {
-      t.diagnostic(`${name}: ${s.sent} sent, versions ${JSON.stringify([...s.versions])}`);
-      assert.deepEqual(s.failures, [], `${name}: ${s.failures.length} of ${s.sent} failed`);
-      assert.equal(s.ok, s.sent);
       assert.ok((s.versions.get('amazing') ?? 0) > 0, `${name} never saw the old version`);
       assert.ok((s.versions.get('v2') ?? 0) > 0, `${name} never saw v2`);
     }
   });
 
   test('a scale from 4 replicas to 1 under load fails no request on either port', async (t) => {
+    const [http80, raw] = webLoads();
     const seen = await underLoad(
+      'web',
+      { http: http80, raw },
       () => apply(webManifest('awesomeproduct/awsprdct:v2', 1)),
       () => settled('web', 1),
+      1,
     );
-    assert.equal((await agent.containers(true)).filter((c) => c.Labels['app'] !== 'slow').length >= 1, true);
-    for (const [name, s] of Object.entries(seen)) {
-      t.diagnostic(`${name}: ${s.sent} sent`);
-      assert.deepEqual(s.failures, [], `${name}: ${s.failures.length} of ${s.sent} failed`);
-      assert.equal(s.ok, s.sent);
-    }
+    assertNoFailures(t, seen);
   });
 
-  test('a 30-second download started before an update arrives whole', async () => {
+  test('a 30-second download started before an update arrives whole', async (t) => {
     const url = `http://${agent.address}:${ports.slow}/cgi-bin/stream?${DOWNLOAD_BLOCKS}`;
     const result = download(url);
-    await new Promise((r) => setTimeout(r, 2000));
-    apply(slowManifest('2'));
-    await waitFor(
-      () => pods('slow').some((p) => p.spec.containers[0].env?.[0]?.value === '2'),
-      30_000,
+    // One-second requests run all along, so that every drain has some in flight.
+    const seen = await underLoad(
+      'slow',
+      { streams: streamLoad() },
+      () => apply(slowManifest('2', 2)),
+      () => settled('slow', 2, revisionIs('2')),
+      2,
     );
+    assertNoFailures(t, seen);
 
     const { bytes, badBlocks } = await result;
     assert.equal(bytes, DOWNLOAD_BLOCKS * BLOCK_BYTES);
     assert.deepEqual(badBlocks, []);
-    await waitFor(
-      () => settled('slow', 1, (p) => p.spec.containers[0].env?.[0]?.value === '2'),
-      30_000,
-    );
     assert.match(await httpGet(`http://${agent.address}:${ports.slow}/`), /revision=2/);
+  });
+
+  test('a scale-down under a load of one-second requests fails none', async (t) => {
+    const seen = await underLoad(
+      'slow',
+      { streams: streamLoad() },
+      () => apply(slowManifest('2', 1)),
+      () => settled('slow', 1),
+      1,
+    );
+    assertNoFailures(t, seen);
   });
 });

@@ -52,10 +52,23 @@ export class TestAgent {
   readonly name: string;
   private child?: ChildProcess;
   private output = '';
+  /** --join and --token, kept for restarts. */
+  private joinArgs: string[] = [];
 
   constructor(address: string, name = `e2e-${crypto.randomBytes(3).toString('hex')}`) {
     this.address = address;
     this.name = name;
+  }
+
+  /** Makes every later start join the cluster member at `address`. */
+  joinTo(address: string, token: string): this {
+    this.joinArgs = ['--join', address, '--token', token];
+    return this;
+  }
+
+  /** The token a founding agent printed on its `join token:` line. */
+  joinToken(): string | undefined {
+    return /^join token: (\S+)$/m.exec(this.output)?.[1];
   }
 
   /** Starts the agent and waits until its socket answers. */
@@ -70,6 +83,7 @@ export class TestAgent {
         '--name', this.name,
         '--listen', `${this.address}:7946`,
         '--container-label', `io.flotilla.test-run=${this.runId}`,
+        ...this.joinArgs,
       ],
       {
         env: childEnv({ FLOTILLA_BACKOFF_SCALE: '0.1', FLOTILLA_LOG_FORMAT: 'json' }),

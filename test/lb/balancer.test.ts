@@ -2,161 +2,26 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
-import { Readable } from 'node:stream';
 import { after, describe, test } from 'node:test';
-import pino from 'pino';
-import { Balancer } from '../../src/lb/balancer';
-import type {
-  BalancedMode,
-  BalancedService,
-  BalancerTimeouts,
-  Endpoint,
-  SyncReport,
-} from '../../src/lb/types';
+import type { BalancedService, Endpoint } from '../../src/lb/types';
+import {
+  HOST,
+  cleanups,
+  closeServer,
+  closedPort,
+  fetchText,
+  keepAliveRequest,
+  listenPort,
+  portOf,
+  rawExchange,
+  runCleanups,
+  service,
+  startBackend,
+  startBalancer,
+  type Backend,
+} from './helpers';
 
-const HOST = '127.0.0.1';
-const cleanups: Array<() => Promise<unknown> | void> = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
-
-interface Backend {
-  id: string;
-  port: number;
-  server: http.Server;
-  /** Request headers in arrival order. */
-  seen: http.IncomingHttpHeaders[];
-  endpoint(terminating?: boolean): Endpoint;
-}
-
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
-
-function answerWithId(id: string): Handler {
-  return (req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.writeHead(200, { 'x-backend': id, 'content-length': Buffer.byteLength(id) });
-      res.end(id);
-    });
-  };
-}
-
-async function startBackend(id: string, handler: Handler = answerWithId(id)): Promise<Backend> {
-  const server = http.createServer();
-  const seen: http.IncomingHttpHeaders[] = [];
-  server.on('request', (req, res) => {
-    seen.push(req.headers);
-    handler(req, res);
-  });
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  cleanups.push(() => closeServer(server));
-  const port = (server.address() as net.AddressInfo).port;
-  const endpoint = (terminating = false): Endpoint => ({
-    id,
-    host: HOST,
-    port,
-    nodeName: 'node-1',
-    terminating,
-  });
-  return { id, port, server, seen, endpoint };
-}
-
-function closeServer(server: net.Server): Promise<void> {
-  if (server instanceof http.Server) server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
-}
-
-function startBalancer(opts: { timeouts?: Partial<BalancerTimeouts>; trusted?: string[] } = {}) {
-  const lb = new Balancer({
-    logger: pino({ level: 'silent' }),
-    timeouts: opts.timeouts,
-    trustedProxies: opts.trusted,
-  });
-  cleanups.push(() => lb.close());
-  return lb;
-}
-
-function service(
-  key: string,
-  endpoints: Endpoint[],
-  opts: { mode?: BalancedMode; port?: number; name?: string } = {},
-): BalancedService {
-  const listen = [{ host: HOST, port: opts.port ?? 0 }];
-  const mode = opts.mode ?? 'http';
-  return { key, ports: [{ name: opts.name ?? 'http', mode, listen, endpoints }] };
-}
-
-function portOf(report: SyncReport, key: string): number {
-  const listener = report.listeners.find((l) => l.key === key);
-  assert.ok(listener, `no listener for ${key}: ${JSON.stringify(report)}`);
-  return listener.boundPort;
-}
-
-async function listenPort(lb: Balancer, svc: BalancedService): Promise<number> {
-  return portOf(await lb.sync([svc]), svc.key);
-}
-
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function fetchText(port: number, options: http.RequestOptions = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: HOST, port, agent: false, ...options }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** Sends raw bytes and collects everything until the server closes. */
-async function rawExchange(port: number, data: string): Promise<string> {
-  const socket = net.connect(port, HOST);
-  let text = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => (text += chunk));
-  socket.write(data);
-  await once(socket, 'close');
-  return text;
-}
-
-/** Reads one HTTP response with a content-length from a kept-open socket. */
-function readResponse(socket: net.Socket): Promise<string> {
-  return new Promise((resolve) => {
-    let text = '';
-    const onData = (chunk: Buffer): void => {
-      text += chunk.toString('latin1');
-      const end = text.indexOf('\r\n\r\n');
-      const length = /content-length: (\d+)/i.exec(text);
-      if (end >= 0 && length && text.length >= end + 4 + Number(length[1])) {
-        socket.off('data', onData);
-        resolve(text);
-      }
-    };
-    socket.on('data', onData);
-  });
-}
-
-async function keepAliveRequest(socket: net.Socket): Promise<string> {
-  const reply = readResponse(socket);
-  socket.write(`GET / HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
-  return reply;
-}
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer().listen(0, HOST);
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  await closeServer(server);
-  return port;
-}
+after(runCleanups);
 
 describe('http mode', () => {
   test('spreads requests round robin over several backends', async () => {
@@ -365,76 +230,6 @@ describe('upgrade and streaming', () => {
     );
     assert.match(reply, /^HTTP\/1\.1 403 /);
     assert.match(reply, /no upgrades here$/);
-  });
-
-  test('streams a large upload without buffering it', async (t) => {
-    const total = 384 * 1024 * 1024;
-    const backend = await startBackend('sink', (req, res) => {
-      let received = 0;
-      req.on('data', (chunk: Buffer) => (received += chunk.length));
-      req.on('end', () => res.end(String(received)));
-    });
-    const lb = startBalancer();
-    const port = await listenPort(lb, service('default/upload', [backend.endpoint()]));
-
-    const chunk = Buffer.alloc(64 * 1024, 7);
-    let sent = 0;
-    const source = new Readable({
-      read() {
-        sent += chunk.length;
-        this.push(sent <= total ? chunk : null);
-      },
-    });
-    global.gc?.();
-    const rssBefore = process.memoryUsage().rss;
-    let rssPeak = rssBefore;
-    const sampler = setInterval(() => {
-      rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
-    }, 20);
-    const started = performance.now();
-    const reply = await new Promise<string>((resolve, reject) => {
-      const req = http.request({ host: HOST, port, method: 'POST', agent: false }, (res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => resolve(body));
-      });
-      req.on('error', reject);
-      source.pipe(req);
-    });
-    clearInterval(sampler);
-    const seconds = (performance.now() - started) / 1000;
-
-    assert.equal(Number(reply), total);
-    const growthMiB = (rssPeak - rssBefore) / 1024 / 1024;
-    t.diagnostic(
-      `upload ${total / 2 ** 20} MiB in ${seconds.toFixed(2)} s, ` +
-        `rss growth ${growthMiB.toFixed(1)} MiB`,
-    );
-    assert.ok(growthMiB < 64, `rss grew by ${growthMiB.toFixed(1)} MiB`);
-  });
-});
-
-describe('affinity', () => {
-  test('keeps a client on one endpoint and moves it when that endpoint is removed', async () => {
-    const backends = await Promise.all(['a1', 'a2', 'a3'].map((id) => startBackend(id)));
-    const lb = startBalancer();
-    const svc = (list: Backend[]): BalancedService => ({
-      ...service('default/sticky', list.map((b) => b.endpoint())),
-      affinity: { type: 'ClientIP', timeoutSeconds: 60 },
-    });
-    const port = portOf(await lb.sync([svc(backends)]), 'default/sticky');
-    const headers = { 'x-forwarded-for': '203.0.113.1' };
-
-    const first = new Set<string>();
-    for (let i = 0; i < 4; i++) first.add((await fetchText(port, { headers })).body);
-    assert.equal(first.size, 1);
-    const [stuck] = first;
-
-    await lb.sync([svc(backends.filter((b) => b.id !== stuck))]);
-    const second = new Set<string>();
-    for (let i = 0; i < 4; i++) second.add((await fetchText(port)).body);
-    assert.equal(second.size, 1);
-    assert.ok(!second.has(stuck));
   });
 });
 

@@ -1,0 +1,318 @@
+/**
+ * One server's membership in the cluster: it founds a cluster or joins one,
+ * serves the cluster's HTTP endpoints (Raft messages, forwarded proposals,
+ * joins) and the join token on the admin socket, and reports each member's
+ * role. The replicated log itself is the RaftCommandLog.
+ */
+import crypto from 'node:crypto';
+import type http from 'node:http';
+import type pino from 'pino';
+import { ConflictError, FlotillaError, JoinRefusedError, NoQuorumError } from '../errors';
+import type { ApiServer } from '../api/server';
+import type { MembershipChange, Message } from '../raft';
+import type { Store } from '../store/store';
+import { CLUSTER_PREFIX, HttpTransport } from './http-transport';
+import { RaftCommandLog, type RaftTiming } from './raft-command-log';
+import { peerKey } from './state-snapshot';
+import type { CallPath, ClusterEndpoint, ClusterTransport } from './transport';
+import { errorToWire, messageFromJson, type MessageBatch } from './wire';
+
+/** The admin route that hands out the join token, on the unix socket only. */
+export const TOKENS_PATH = '/apis/flotilla.io/v1/tokens';
+/** Voters a new cluster grows to unless --voters says otherwise. */
+export const DEFAULT_MAX_VOTERS = 3;
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+const JOIN_PATIENCE_MS = 60_000;
+
+/** A member's role as `get nodes` shows it. */
+export type MemberRole = 'leader' | 'voter' | 'non-voter';
+
+/** What a ClusterNode needs. */
+export interface ClusterNodeOptions {
+  store: Store;
+  nodeId: string;
+  /** HOST:PORT other members reach this one at; '' for a server without a listener. */
+  address: string;
+  logger: pino.Logger;
+  /** Defaults to HTTP; tests pass a memory transport. */
+  transport?: ClusterTransport;
+  timing?: Partial<RaftTiming>;
+}
+
+/** How to start: found a cluster, or join the member at `join`. */
+export interface ClusterStart {
+  clusterId: string;
+  join?: string;
+  token?: string;
+  /** Founders only: how many voters the cluster grows to (3 to 5). */
+  maxVoters?: number;
+}
+
+/** What starting found out. */
+export interface ClusterStarted {
+  /** The cluster's id: the founder's, or the one the joined cluster answered. */
+  clusterId: string;
+  /** Set when this server founded the cluster just now: print it once. */
+  newToken?: string;
+}
+
+interface JoinRequest {
+  name: string;
+  address: string;
+  token: string;
+  /** True when the joiner holds no Raft state (new, or its data was wiped). */
+  fresh?: boolean;
+}
+
+/** One server's membership; the endpoint other members talk to. */
+export class ClusterNode implements ClusterEndpoint {
+  readonly log: RaftCommandLog;
+  private readonly opts: ClusterNodeOptions;
+  private readonly transport: ClusterTransport;
+
+  constructor(opts: ClusterNodeOptions) {
+    this.opts = opts;
+    this.transport =
+      opts.transport ??
+      new HttpTransport({ selfId: opts.nodeId, selfAddress: opts.address, logger: opts.logger });
+    this.log = new RaftCommandLog({
+      store: opts.store,
+      nodeId: opts.nodeId,
+      transport: this.transport,
+      logger: opts.logger,
+      timing: opts.timing,
+    });
+  }
+
+  /** Founds, joins or resumes, then starts the log. */
+  async start(how: ClusterStart): Promise<ClusterStarted> {
+    const fresh = this.log.isEmpty();
+    if (fresh && how.join) this.log.prepareToJoin();
+    else if (fresh) this.log.bootstrap();
+    this.log.start();
+
+    if (fresh && !how.join) return this.found(how);
+    if (fresh && how.join) return this.join(how.join, how.token ?? '');
+    if (how.join) void this.rejoinQuietly(how.join, how.token ?? '');
+    void this.recordOwnAddress().catch((err) =>
+      this.opts.logger.warn({ err }, 'cannot record this member address yet'),
+    );
+    return { clusterId: this.opts.store.getMeta('cluster_id') ?? how.clusterId };
+  }
+
+  /** Stops the log and closes connections. */
+  async stop(): Promise<void> {
+    this.log.stop();
+    await this.transport.close();
+  }
+
+  /** Serves the cluster endpoints and the token route on `api`'s listeners. */
+  mount(api: ApiServer): void {
+    api.mount(CLUSTER_PREFIX, (req, res) => void this.handleHttp(req, res));
+    api.mount(TOKENS_PATH, (req, res) => this.handleToken(req, res));
+  }
+
+  /** The role of the member `name` as this server knows it. */
+  roleOf(name: string): MemberRole {
+    const { leaderId, config } = this.log.status();
+    if (name === leaderId) return 'leader';
+    return config.voters.includes(name) ? 'voter' : 'non-voter';
+  }
+
+  // ---- ClusterEndpoint ------------------------------------------------------
+
+  receive(from: string, address: string, messages: Message[]): void {
+    this.log.receive(from, address, messages);
+  }
+
+  serve(path: CallPath, body: unknown): Promise<unknown> {
+    if (path === 'join') return this.serveJoin(body as JoinRequest);
+    return this.log.serve(path, body);
+  }
+
+  // ---- founding and joining -------------------------------------------------
+
+  private async found(how: ClusterStart): Promise<ClusterStarted> {
+    const token = crypto.randomBytes(24).toString('hex');
+    const maxVoters = how.maxVoters ?? DEFAULT_MAX_VOTERS;
+    await this.log.submit({ cluster: { clusterId: how.clusterId, token, maxVoters } });
+    await this.recordOwnAddress();
+    this.opts.logger.info({ maxVoters }, 'cluster founded');
+    return { clusterId: how.clusterId, newToken: token };
+  }
+
+  /** Asks the member at `address` to add this server; retries until it answers. */
+  private async join(address: string, token: string): Promise<ClusterStarted> {
+    const request: JoinRequest = {
+      name: this.opts.nodeId,
+      address: this.opts.address,
+      token,
+      fresh: true,
+    };
+    const deadline = Date.now() + JOIN_PATIENCE_MS;
+    let warned = false;
+    for (;;) {
+      try {
+        const answer = (await this.transport.callAddress(address, 'join', request, 15_000)) as {
+          clusterId: string;
+        };
+        this.opts.logger.info({ join: address }, 'joined the cluster');
+        return { clusterId: answer.clusterId };
+      } catch (err) {
+        if (err instanceof JoinRefusedError || Date.now() > deadline) throw err;
+        if (!warned) {
+          this.opts.logger.warn({ err, join: address }, 'join not answered yet; retrying');
+        }
+        warned = true;
+      }
+      await sleep(1000);
+    }
+  }
+
+  /** A restarted member says where it listens now; failures only warn. */
+  private async rejoinQuietly(address: string, token: string): Promise<void> {
+    const request: JoinRequest = { name: this.opts.nodeId, address: this.opts.address, token };
+    try {
+      await this.transport.callAddress(address, 'join', request, 15_000);
+    } catch (err) {
+      this.opts.logger.warn({ err, join: address }, 'rejoin not confirmed');
+    }
+  }
+
+  private async recordOwnAddress(): Promise<void> {
+    const { address, nodeId, store } = this.opts;
+    if (!address || store.getMeta(peerKey(nodeId)) === address) return;
+    await this.log.submit({ peer: { id: nodeId, address } });
+  }
+
+  /**
+   * On the leader: check the token, record the joiner's address, then add it
+   * as a voter while the cluster has fewer than its maximum, else as a
+   * learner. A member that rejoins (same name) is only re-addressed, unless
+   * its data was wiped: the leader's record of what it holds is then wrong
+   * (Raft assumes a member never forgets), so it is removed and added anew.
+   */
+  private async serveJoin(request: JoinRequest): Promise<unknown> {
+    const { leaderId } = this.log.status();
+    if (leaderId === '') throw new NoQuorumError('no quorum: no leader to accept the join');
+    if (leaderId !== this.opts.nodeId) {
+      return this.transport.call(leaderId, 'join', request, 15_000);
+    }
+    this.checkToken(request.token);
+    await this.log.submit({ peer: { id: request.name, address: request.address } });
+    const answer = { clusterId: this.opts.store.getMeta('cluster_id') };
+    let { config } = this.log.status();
+    if (config.voters.includes(request.name) || config.learners.includes(request.name)) {
+      if (!request.fresh) return answer;
+      await this.changeWithRetry({ type: 'remove', nodeId: request.name });
+      this.opts.logger.info({ nodeId: request.name }, 'wiped member removed before re-adding');
+      config = this.log.status().config;
+    }
+    const maxVoters = Number(this.opts.store.getMeta('max_voters') ?? DEFAULT_MAX_VOTERS);
+    const type = config.voters.length < maxVoters ? 'addVoter' : 'addLearner';
+    await this.changeWithRetry({ type, nodeId: request.name });
+    this.opts.logger.info({ nodeId: request.name, change: type }, 'member added');
+    return answer;
+  }
+
+  private async changeWithRetry(change: MembershipChange) {
+    const deadline = Date.now() + this.log.timing.proposeTimeoutMs;
+    for (;;) {
+      try {
+        return await this.log.changeMembership(change);
+      } catch (err) {
+        if (!(err instanceof ConflictError) || Date.now() > deadline) throw err;
+      }
+      await sleep(this.log.timing.tickMs);
+    }
+  }
+
+  private checkToken(token: string): void {
+    const expected = this.opts.store.getMeta('join_token') ?? '';
+    const digest = (t: string) => crypto.createHash('sha256').update(t).digest();
+    if (expected === '' || !crypto.timingSafeEqual(digest(token), digest(expected))) {
+      throw new JoinRefusedError('join refused: the token does not match this cluster');
+    }
+  }
+
+  // ---- HTTP -----------------------------------------------------------------
+
+  private async handleHttp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    try {
+      if (req.method !== 'POST') throw new FlotillaError('MethodNotAllowed', 'expected POST', 405);
+      const body = await readJson(req);
+      const path = (req.url ?? '').slice(CLUSTER_PREFIX.length).split('?')[0];
+      if (path === 'raft') {
+        const batch = body as MessageBatch;
+        this.receive(batch.from, batch.address, batch.messages.map(messageFromJson));
+        res.writeHead(204).end();
+        return;
+      }
+      if (path !== 'propose' && path !== 'join') {
+        throw new FlotillaError('NotFound', `no cluster endpoint ${path}`, 404);
+      }
+      sendJson(res, 200, await this.serve(path, body));
+    } catch (err) {
+      const wire = errorToWire(err);
+      if (wire.status >= 500 && !(err instanceof FlotillaError)) {
+        this.opts.logger.error({ err }, 'cluster request failed');
+      }
+      if (!res.headersSent) sendJson(res, wire.status, { error: wire });
+    }
+  }
+
+  /** The join token, only to callers on the admin socket (file permissions guard it). */
+  private handleToken(req: http.IncomingMessage, res: http.ServerResponse): void {
+    req.resume();
+    const overUnixSocket = typeof req.socket.remoteAddress !== 'string';
+    const token = this.opts.store.getMeta('join_token');
+    if (!overUnixSocket || req.method !== 'POST') {
+      const message = 'the join token is only given on the admin socket, to POST';
+      sendJson(res, 403, status(403, 'Forbidden', message));
+    } else if (!token) {
+      sendJson(res, 503, status(503, 'ServiceUnavailable', 'this server has no join token yet'));
+    } else {
+      sendJson(res, 200, { kind: 'JoinToken', apiVersion: 'flotilla.io/v1', token });
+    }
+  }
+}
+
+function status(code: number, reason: string, message: string) {
+  const failure = { status: 'Failure', message, reason, code };
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, ...failure };
+}
+
+function sendJson(res: http.ServerResponse, code: number, value: unknown): void {
+  const text = value === undefined ? '' : JSON.stringify(value);
+  const length = Buffer.byteLength(text);
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': length });
+  res.end(text);
+}
+
+function readJson(req: http.IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new FlotillaError('PayloadTooLarge', 'cluster request body too large', 413));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      try {
+        resolve(chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {});
+      } catch (err) {
+        reject(new FlotillaError('BadRequest', `invalid JSON: ${(err as Error).message}`, 400));
+      }
+    });
+    req.on('error', reject);
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

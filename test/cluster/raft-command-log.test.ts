@@ -1,0 +1,266 @@
+/**
+ * The Raft command log as a whole cluster in one process: three (or four)
+ * ClusterNodes on temp SQLite files, connected by the memory network, on a
+ * fast clock. Crashes are simulated by cutting a member off and stopping it.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { after, describe, test } from 'node:test';
+import { ClusterNode } from '../../src/cluster/cluster-node';
+import { MemoryNetwork } from '../../src/cluster/memory-transport';
+import { openDatabase, type Database } from '../../src/db/open';
+import { FlotillaError } from '../../src/errors';
+import type { Command } from '../../src/store/commands';
+import { Store } from '../../src/store/store';
+import { NOW, service } from '../store/fixtures';
+
+const TIMING = { tickMs: 20, electionTicks: 10, proposeTimeoutMs: 1500, compactEvery: 25 };
+const logger = pino({ level: 'silent' });
+
+interface Member {
+  id: string;
+  db: Database;
+  store: Store;
+  node: ClusterNode;
+}
+
+/** A cluster of ClusterNodes over one memory network, with its own temp dir. */
+class TestCluster {
+  readonly network = new MemoryNetwork();
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-raft-'));
+  readonly members = new Map<string, Member>();
+  token = '';
+
+  /** Starts `id`: the first member founds the cluster, the others join it. */
+  async start(id: string, opts: { join?: string; token?: string } = {}): Promise<Member> {
+    const db = openDatabase(path.join(this.dir, `${id}.db`));
+    const store = new Store(db);
+    const transport = this.network.transport(id);
+    const timing = TIMING;
+    const node = new ClusterNode({ store, nodeId: id, address: id, logger, transport, timing });
+    this.network.attach(id, node);
+    this.network.setCut(id, false);
+    const member = { id, db, store, node };
+    this.members.set(id, member);
+    const started = await node.start({ clusterId: 'test-cluster', ...opts });
+    if (started.newToken) this.token = started.newToken;
+    return member;
+  }
+
+  /** Founds with `a`, then joins `b` and `c` through `a`. */
+  async form(): Promise<void> {
+    await this.start('a');
+    await this.start('b', { join: 'a', token: this.token });
+    await this.start('c', { join: 'a', token: this.token });
+  }
+
+  /** Simulates a crash: the member stops answering and its process state is gone. */
+  async crash(id: string): Promise<void> {
+    const m = this.members.get(id)!;
+    this.network.setCut(id, true);
+    await m.node.stop();
+    m.db.close();
+    this.members.delete(id);
+  }
+
+  leader(): Member | undefined {
+    return [...this.members.values()].find((m) => m.node.log.status().role === 'leader');
+  }
+
+  async waitForLeader(except?: string): Promise<Member> {
+    let found: Member | undefined;
+    await waitFor(() => {
+      found = this.leader();
+      return found !== undefined && found.id !== except;
+    }, 'a leader');
+    return found!;
+  }
+
+  follower(): Member {
+    return [...this.members.values()].find((m) => m.node.log.status().role !== 'leader')!;
+  }
+
+  async close(): Promise<void> {
+    for (const id of [...this.members.keys()]) await this.crash(id);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function createService(name: string): Command {
+  return { op: 'create', object: service(name), uid: `uid-${name}`, now: NOW };
+}
+
+async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function serviceNames(m: Member): string[] {
+  return m.store.list('Service').map((s) => s.metadata.name);
+}
+
+describe('RaftCommandLog in a three-server cluster', () => {
+  const clusters: TestCluster[] = [];
+  const newCluster = () => {
+    const c = new TestCluster();
+    clusters.push(c);
+    return c;
+  };
+  after(async () => {
+    for (const c of clusters) await c.close();
+  });
+
+  test('three servers form one cluster with one leader and two voters', async () => {
+    const cluster = newCluster();
+    await cluster.form();
+    const leader = await cluster.waitForLeader();
+    for (const m of cluster.members.values()) {
+      await waitFor(() => m.node.log.status().config.voters.length === 3, 'three voters');
+      assert.deepEqual(m.node.log.status().config.voters.sort(), ['a', 'b', 'c']);
+      assert.equal(m.node.roleOf(leader.id), 'leader');
+    }
+    const roles = ['a', 'b', 'c'].map((id) => leader.node.roleOf(id));
+    assert.deepEqual(roles.sort(), ['leader', 'voter', 'voter']);
+  });
+
+  test('a command proposed on a follower is applied on every server', async () => {
+    const cluster = newCluster();
+    await cluster.form();
+    await cluster.waitForLeader();
+    const follower = cluster.follower();
+    const result = await follower.node.log.propose(createService('web'));
+    assert.ok(result.index > 0);
+    // The proposer's own tables hold the change when the promise resolves.
+    assert.deepEqual(serviceNames(follower), ['web']);
+    for (const m of cluster.members.values()) {
+      await waitFor(() => serviceNames(m).includes('web'), `web on ${m.id}`);
+    }
+  });
+
+  test('a command that fails to apply fails alike everywhere yet counts as applied', async () => {
+    const cluster = newCluster();
+    await cluster.form();
+    const leader = await cluster.waitForLeader();
+    await leader.node.log.propose(createService('dup'));
+    const follower = cluster.follower();
+    await assert.rejects(follower.node.log.propose(createService('dup')), (err: FlotillaError) => {
+      assert.equal(err.code, 'AlreadyExists');
+      return true;
+    });
+    await assert.rejects(leader.node.log.propose(createService('dup')), { code: 'AlreadyExists' });
+    const after = await leader.node.log.propose(createService('next'));
+    for (const m of cluster.members.values()) {
+      await waitFor(() => Number(m.store.getMeta('applied_index')) >= after.index, 'applied');
+      const dup = m.store.get('Service', 'dup')!;
+      assert.equal(dup.metadata.uid, 'uid-dup');
+      const expected = leader.store.get('Service', 'dup')!.metadata.resourceVersion;
+      assert.equal(dup.metadata.resourceVersion, expected);
+    }
+  });
+
+  test('a new leader takes over after a crash with every acknowledged change', async () => {
+    const cluster = newCluster();
+    await cluster.form();
+    const old = await cluster.waitForLeader();
+    const acknowledged: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      await old.node.log.propose(createService(`before-${i}`));
+      acknowledged.push(`before-${i}`);
+    }
+    await cluster.crash(old.id);
+    const next = await cluster.waitForLeader(old.id);
+    await cluster.follower().node.log.propose(createService('after'));
+    // Applying 'after' means everything committed before it is applied too.
+    await waitFor(() => serviceNames(next).includes('after'), 'after on the new leader');
+    for (const name of acknowledged) assert.ok(serviceNames(next).includes(name), name);
+
+    await cluster.start(old.id);
+    const back = cluster.members.get(old.id)!;
+    await waitFor(() => serviceNames(back).includes('after'), 'the old leader to catch up');
+    assert.equal(back.node.log.status().role, 'follower');
+  });
+
+  test('a leader cut off from the others stops leading within an election timeout', async () => {
+    const cluster = newCluster();
+    await cluster.form();
+    const leader = await cluster.waitForLeader();
+    await waitFor(() => leader.node.log.isLeader(), 'a valid lease');
+    const stopped = new Promise<boolean>((resolve) => leader.node.log.once('leading', resolve));
+    cluster.network.setCut(leader.id, true);
+    assert.equal(await stopped, false);
+    assert.equal(leader.node.log.isLeader(), false);
+  });
+
+  test('a restarted server resumes from its database with everything it applied', async () => {
+    const cluster = newCluster();
+    await cluster.form();
+    await cluster.waitForLeader();
+    await cluster.leader()!.node.log.propose(createService('kept'));
+    const follower = cluster.follower();
+    await waitFor(() => serviceNames(follower).includes('kept'), 'kept on the follower');
+    await cluster.crash(follower.id);
+    const back = await cluster.start(follower.id);
+    assert.ok(serviceNames(back).includes('kept'));
+    await back.node.log.propose(createService('later'));
+    assert.ok(serviceNames(back).includes('later'));
+  });
+
+  test('without a majority a proposal fails with NoQuorum instead of hanging', async () => {
+    const cluster = newCluster();
+    await cluster.form();
+    await cluster.waitForLeader();
+    const survivor = cluster.follower();
+    for (const id of ['a', 'b', 'c']) if (id !== survivor.id) await cluster.crash(id);
+    const started = Date.now();
+    await assert.rejects(survivor.node.log.propose(createService('lost')), (err: FlotillaError) => {
+      assert.equal(err.code, 'NoQuorum');
+      assert.match(err.message, /^no quorum: .*1 of 3 voters reachable/);
+      return true;
+    });
+    // Bounded by the proposal timeout plus one forwarding attempt, not a hang.
+    assert.ok(Date.now() - started < 3 * TIMING.proposeTimeoutMs);
+  });
+
+  test('a server joining after compaction gets a snapshot and becomes a non-voter', async () => {
+    const cluster = newCluster();
+    await cluster.form();
+    const leader = await cluster.waitForLeader();
+    for (let i = 0; i < TIMING.compactEvery + 5; i++) {
+      await leader.node.log.propose(createService(`s-${i}`));
+    }
+    await waitFor(() => leader.node.log.status().applied > TIMING.compactEvery, 'compaction');
+    const late = await cluster.start('d', { join: 'b', token: cluster.token });
+    await waitFor(() => serviceNames(late).length === TIMING.compactEvery + 5, 'the snapshot');
+    assert.equal(leader.node.roleOf('d'), 'non-voter');
+    assert.equal(late.store.getMeta('join_token'), cluster.token);
+  });
+
+  test('a server whose data was wiped rejoins by name and gets the whole state', async () => {
+    const cluster = newCluster();
+    await cluster.form();
+    const leader = await cluster.waitForLeader();
+    await leader.node.log.propose(createService('survives-wipe'));
+    const victim = cluster.follower();
+    await cluster.crash(victim.id);
+    for (const suffix of ['', '-wal', '-shm']) {
+      fs.rmSync(path.join(cluster.dir, `${victim.id}.db${suffix}`), { force: true });
+    }
+    const back = await cluster.start(victim.id, { join: leader.id, token: cluster.token });
+    await waitFor(() => serviceNames(back).includes('survives-wipe'), 'state on the wiped server');
+    assert.deepEqual(back.node.log.status().config.voters.sort(), ['a', 'b', 'c']);
+  });
+
+  test('a join with a wrong token is refused', async () => {
+    const cluster = newCluster();
+    await cluster.start('a');
+    await assert.rejects(cluster.start('x', { join: 'a', token: 'wrong' }), {
+      code: 'JoinRefused',
+    });
+  });
+});
