@@ -35,8 +35,14 @@ async function startAgent(n, extra = []) {
   const dataDir = path.join(workDir, `agent-${n}`);
   const logFile = path.join(workDir, `agent-${n}.log`);
   const log = fs.openSync(logFile, 'a');
-  const args = [MAIN, 'agent', '--data-dir', dataDir, '--name', `bench-${n}`,
-    '--listen', `127.0.${octet}.${n}:7946`, '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn', ...extra];
+  const args = [
+    MAIN, 'agent',
+    '--data-dir', dataDir,
+    '--name', `bench-${n}`,
+    '--listen', `127.0.${octet}.${n}:7946`,
+    '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn',
+    ...extra,
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', log] });
   fs.appendFileSync(pidFile, `${child.pid}\n`);
   let output = '';
@@ -120,12 +126,13 @@ async function main() {
     rate: await throughput(sockets, 'par'),
   };
 
+  const num = (v) => v.toFixed(1).padStart(8);
   const line = (what, b, c, unit) =>
-    `${what.padEnd(28)} ${b.toFixed(1).padStart(8)} ${c.toFixed(1).padStart(8)} ${unit.padEnd(10)}` +
-    ` ratio ${(c / b).toFixed(2)}`;
-  process.stdout.write(`${''.padEnd(28)} ${'1 server'.padStart(8)} ${'3 Raft'.padStart(8)}\n`);
-  process.stdout.write(`${line('single-client p50 latency', baseline.p50, cluster.p50, 'ms')}\n`);
-  process.stdout.write(`${line(`commits/s (${CLIENTS} clients)`, baseline.rate, cluster.rate, '/s')}\n`);
+    `${what.padEnd(28)} ${num(b)} ${num(c)} ${unit.padEnd(10)} ratio ${(c / b).toFixed(2)}\n`;
+  const out = (text) => process.stdout.write(text);
+  out(`${''.padEnd(28)} ${'1 server'.padStart(8)} ${'3 Raft'.padStart(8)}\n`);
+  out(line('single-client p50 latency', baseline.p50, cluster.p50, 'ms'));
+  out(line(`commits/s (${CLIENTS} clients)`, baseline.rate, cluster.rate, '/s'));
   process.exit(0);
 }
 

@@ -48,8 +48,13 @@ export const deploymentMachine = setup({
   },
   actors: {
     reconcile: fromPromise<ReconcileResult, { name: string }>(async () => ({ complete: true })),
+    // Stopping the actor aborts the wait, so no timer outlives it.
     sleep: fromPromise<void, { ms: number }>(
-      ({ input }) => new Promise((resolve) => setTimeout(resolve, input.ms).unref()),
+      ({ input, signal }) =>
+        new Promise((resolve) => {
+          const timer = setTimeout(resolve, input.ms);
+          signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+        }),
     ),
   },
 }).createMachine({

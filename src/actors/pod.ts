@@ -136,8 +136,13 @@ export const podMachine = setup({
     removeContainer: fromPromise<void, EffectInput>(async () => undefined),
     drain: fromPromise<void, EffectInput>(async () => undefined),
     stopContainer: fromPromise<void, EffectInput>(async () => undefined),
+    // Stopping the actor aborts the wait, so no timer outlives it.
     sleep: fromPromise<void, { ms: number }>(
-      ({ input }) => new Promise((resolve) => setTimeout(resolve, input.ms).unref()),
+      ({ input, signal }) =>
+        new Promise((resolve) => {
+          const timer = setTimeout(resolve, input.ms);
+          signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+        }),
     ),
     // Without probes a started container is at once started and ready.
     prober: fromCallback<PodEvent, ProberInput>(({ sendBack, input }) => {

@@ -123,7 +123,9 @@ function startSteadyProbes(loops: ProbeLoops, opts: ProbingOptions): void {
   } else {
     const tracker = new ProbeTracker(readinessProbe, input.ready);
     loops.run('readiness', readinessProbe, (result) => {
-      if (!result.ok) send({ type: 'PROBE_FAILED', probe: 'readiness', message: messageOf(result) });
+      if (!result.ok) {
+        send({ type: 'PROBE_FAILED', probe: 'readiness', message: messageOf(result) });
+      }
       const flipped = tracker.observe(result.ok);
       if (flipped !== undefined) send({ type: 'PROBE_READINESS', ready: flipped });
       return true;
@@ -131,7 +133,11 @@ function startSteadyProbes(loops: ProbeLoops, opts: ProbingOptions): void {
   }
   if (livenessProbe) {
     const tracker = new ProbeTracker(livenessProbe, true);
-    loops.run('liveness', livenessProbe, (result) => !killOnFailure(tracker, 'liveness', result, send));
+    loops.run(
+      'liveness',
+      livenessProbe,
+      (result) => !killOnFailure(tracker, 'liveness', result, send),
+    );
   }
 }
 
@@ -201,7 +207,6 @@ class ProbeLoops {
         this.timers.delete(timer);
         resolve();
       }, ms);
-      timer.unref();
       this.timers.add(timer);
     });
   }

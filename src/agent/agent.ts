@@ -15,11 +15,15 @@ import { ApiServer } from '../api/server';
 import { FlotillaError } from '../errors';
 import { openDatabase, type Database } from '../db/open';
 import { Balancer } from '../lb/balancer';
+import { findBridgeGateway, serviceEnvironment } from '../lb/cluster-ip';
+import type { Service } from '../manifest/types';
 import { ROLE_ANNOTATION, newUid } from '../model/names';
 import type { BackoffSettings } from '../actors/pod';
 import type { ContainerRuntime } from '../runtime/container-runtime';
 import { DockerRuntime } from '../runtime/docker-runtime';
 import { ClusterNode } from '../cluster/cluster-node';
+import { readPeers } from '../cluster/state-snapshot';
+import { Membership } from '../gossip/membership';
 import type { RaftCommandLog } from '../cluster/raft-command-log';
 import type { CommandLog } from '../store/command-log';
 import { Store, type StoredObject } from '../store/store';
@@ -27,6 +31,7 @@ import { VERSION } from '../version';
 import { DeploymentControllers } from './deployments';
 import { EndpointsPublisher } from './endpoints';
 import { Kubelet } from './kubelet';
+import { NodeLifecycle } from './node-lifecycle';
 
 /** Everything an agent is configured with. */
 export interface AgentConfig {
@@ -44,6 +49,8 @@ export interface AgentConfig {
   token?: string;
   /** Founders only: voters the cluster grows to before joiners become learners. */
   maxVoters?: number;
+  /** How long a node must be dead before its pods are recreated elsewhere. */
+  nodeGraceMs?: number;
 }
 
 /** A running agent. */
@@ -59,6 +66,8 @@ export class Agent {
   private api?: ApiServer;
   private nodeActor?: Actor<typeof nodeMachine>;
   private cluster?: ClusterNode;
+  private membership?: Membership;
+  private lifecycle?: NodeLifecycle;
   /** Set when this start founded a cluster: the token others join with. */
   joinToken?: string;
 
@@ -80,6 +89,8 @@ export class Agent {
     const log = await this.startCluster(store, identity, nodeLogger);
 
     const runtime = this.config.runtime ?? new DockerRuntime({ logger: nodeLogger });
+    // Containers reach Services on the bridge gateway; a fake runtime has none.
+    const clusterHost = this.config.runtime ? undefined : await findBridgeGateway();
     this.api?.useRuntime(runtime);
     const balancer = (this.balancer = new Balancer({ logger: nodeLogger }));
     const endpoints = (this.endpoints = new EndpointsPublisher({
@@ -87,6 +98,7 @@ export class Agent {
       balancer,
       logger: nodeLogger.child({ component: 'endpoints' }),
       listenHost: this.balancerHost(),
+      clusterHost,
     }));
     this.kubelet = new Kubelet({
       store,
@@ -99,6 +111,8 @@ export class Agent {
       nodeAddress: address,
       extraLabels: this.config.containerLabels,
       backoff: this.config.backoff,
+      environmentFor: () =>
+        clusterHost ? serviceEnvironment(store.list<Service>('Service'), clusterHost) : [],
       drain: async (ctx) => {
         await endpoints.flush();
         await balancer.waitIdle(ctx.pod.name, ctx.pod.terminationGracePeriodSeconds * 1000);
@@ -112,6 +126,7 @@ export class Agent {
     });
 
     await this.startNodeActor(identity.nodeName, address, log, snapshots);
+    await this.startGossip(store, log, identity.nodeName, nodeLogger);
     await endpoints.start();
     await this.kubelet.start();
     this.followLeadership(log, this.controllers);
@@ -126,6 +141,8 @@ export class Agent {
   /** Stops serving; containers keep running for the next start to adopt. */
   async stop(): Promise<void> {
     await this.api?.close();
+    this.lifecycle?.stop();
+    await this.membership?.stop();
     await this.cluster?.stop();
     this.controllers?.stop();
     this.kubelet?.stop();
@@ -188,6 +205,51 @@ export class Agent {
    */
   private followLeadership(log: RaftCommandLog, controllers: DeploymentControllers): void {
     const follow = (leading: boolean) => (leading ? controllers.start() : controllers.stop());
+    log.on('leading', follow);
+    follow(log.isLeader());
+  }
+
+  /**
+   * Gossip tells every node within seconds that a member is gone; the
+   * leader's NodeLifecycle then marks it NotReady (every balancer drops its
+   * pods) and, after the grace period, removes its pods so that they are
+   * recreated elsewhere. Gossip shares the --listen port number over UDP
+   * and signs its datagrams with the cluster's join token.
+   */
+  private async startGossip(store: Store, log: RaftCommandLog, nodeName: string, logger: pino.Logger) {
+    const secret = this.config.token ?? store.getMeta('join_token');
+    if (!this.config.listen || !secret) {
+      logger.warn('gossip is off: it needs --listen and the join token');
+      return;
+    }
+    const address = this.nodeAddress();
+    const { port } = splitHostPort(this.config.listen);
+    const membership = (this.membership = new Membership({
+      name: nodeName,
+      host: address,
+      port,
+      secret,
+      logger: logger.child({ component: 'gossip' }),
+    }));
+    await membership.start();
+    const self = `${address}:${port}`;
+    const seeds = [...readPeers(store).values(), ...(this.config.join ? [this.config.join] : [])];
+    membership.join(seeds.filter((a) => a !== self));
+
+    const lifecycle = (this.lifecycle = new NodeLifecycle({
+      store,
+      log,
+      logger: logger.child({ component: 'lifecycle' }),
+      graceMs: this.config.nodeGraceMs,
+    }));
+    membership.on('dead', (e: { name: string }) => lifecycle.memberDead(e.name));
+    membership.on('alive', (e: { name: string }) => lifecycle.memberAlive(e.name));
+    const follow = (leading: boolean) => {
+      if (!leading) return lifecycle.stop();
+      lifecycle.start();
+      // A new leader catches up on deaths it did not see as leader.
+      lifecycle.syncMembers(membership.members(), nodeName);
+    };
     log.on('leading', follow);
     follow(log.isLeader());
   }

@@ -266,8 +266,10 @@ export class DeploymentControllers {
     const counts = { updated: updated.length, available: updatedAvailable.length };
     const mark = this.markProgress(d, hash, { ...counts, old: all.length - updated.length }, now);
     const deadline = d.spec.progressDeadlineSeconds ?? 600;
-    const progress = progressState({ complete, paused: Boolean(d.spec.paused), mark, deadlineSeconds: deadline, now });
+    const paused = Boolean(d.spec.paused);
+    const progress = progressState({ complete, paused, mark, deadlineSeconds: deadline, now });
     const { unavailable } = rollingBounds(strategyOf(d), desired);
+    const enough = available.length >= desired - unavailable;
     const status = {
       observedGeneration: d.metadata.generation,
       replicas: live.length,
@@ -275,7 +277,7 @@ export class DeploymentControllers {
       readyReplicas: ready.length,
       availableReplicas: available.length,
       unavailableReplicas: Math.max(0, desired - available.length),
-      conditions: deploymentConditions(d, progress, mark, available.length >= desired - unavailable, current),
+      conditions: deploymentConditions(d, progress, mark, enough, current),
     };
     const rsCounts = replicaSets.map((rs) => {
       const mine = live.filter((p) => ownerUid(p) === rs.metadata.uid);
@@ -304,7 +306,10 @@ export class DeploymentControllers {
       complete,
       revision: current.metadata.annotations?.[REVISION_ANNOTATION],
       recheckInMs: recheckIn(d, updated, mark, progress, now),
-      rollBack: rollBackReason(d, updated, progress),
+      // A revision that completed once is not rolled back when it fails later.
+      rollBack: current.metadata.annotations?.[COMPLETE_ANNOTATION]
+        ? undefined
+        : rollBackReason(d, updated, progress),
     };
   }
 
@@ -492,12 +497,14 @@ function rollBackReason(d: Deployment, updated: Pod[], progress: ProgressState) 
     return undefined;
   }
   if (progress.reason === 'ProgressDeadlineExceeded') {
-    return `the rollout exceeded its progress deadline of ${d.spec.progressDeadlineSeconds ?? 600}s`;
+    const seconds = d.spec.progressDeadlineSeconds ?? 600;
+    return `the rollout exceeded its progress deadline of ${seconds}s`;
   }
   const looping = updated.find((p) =>
     p.status?.containerStatuses?.some((c) => c.state?.waiting?.reason === 'CrashLoopBackOff'),
   );
-  return looping ? `pod "${looping.metadata.name}" of the new revision is crash-looping` : undefined;
+  if (!looping) return undefined;
+  return `pod "${looping.metadata.name}" of the new revision is crash-looping`;
 }
 
 /** When the stored Progressing condition last saw progress of revision `hash`. */

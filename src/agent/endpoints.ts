@@ -25,6 +25,8 @@ export interface EndpointsOptions {
   logger: pino.Logger;
   /** Address the balancer listens on for NodePorts and LoadBalancer ports. */
   listenHost: string;
+  /** Where containers reach every Service port (ClusterIP); none without it. */
+  clusterHost?: string;
   /** How often to retry listeners that failed to bind. */
   retryMs?: number;
 }
@@ -79,7 +81,8 @@ export class EndpointsPublisher {
       this.again = false;
       const generation = this.generation;
       try {
-        const services = desiredServices(this.opts.store, this.opts.listenHost);
+        const { store, listenHost, clusterHost } = this.opts;
+        const services = desiredServices(store, listenHost, clusterHost);
         const report = await this.opts.balancer.sync(services);
         this.noteFailures(report);
       } catch (err) {
@@ -113,13 +116,38 @@ export class EndpointsPublisher {
   }
 }
 
-/** What every Service should serve on a node listening on `host`. */
-export function desiredServices(store: Store, host: string): BalancedService[] {
+/**
+ * What every Service should serve on a node listening on `host`, and with
+ * `clusterHost` on each Service's own ports there too.
+ */
+export function desiredServices(
+  store: Store,
+  host: string,
+  clusterHost?: string,
+): BalancedService[] {
   // A node found unreachable cannot serve: its pods leave every balancer
   // at once, long before they are replaced.
   const unreachable = notReadyNodes(store);
   const pods = store.list<Pod>('Pod').filter((p) => !unreachable.has(p.spec.nodeName ?? ''));
-  return store.list<Service>('Service').map((svc) => balancedService(svc, pods, host));
+  return store
+    .list<Service>('Service')
+    .map((svc) => withClusterListeners(balancedService(svc, pods, host), svc, host, clusterHost));
+}
+
+/** Adds the ClusterIP listener of each port: the Service port on `clusterHost`. */
+function withClusterListeners(
+  balanced: BalancedService,
+  svc: Service,
+  host: string,
+  clusterHost: string | undefined,
+): BalancedService {
+  // A LoadBalancer on all addresses already listens on its ports there.
+  const covered = svc.spec.type === 'LoadBalancer' && (host === '0.0.0.0' || host === '::');
+  if (!clusterHost || covered) return balanced;
+  balanced.ports.forEach((p, i) => {
+    p.listen.push({ host: clusterHost, port: svc.spec.ports[i].port });
+  });
+  return balanced;
 }
 
 /** Names of nodes whose Ready condition is False (a node without one is not counted). */

@@ -42,6 +42,8 @@ export interface KubeletOptions {
   extraLabels?: Record<string, string>;
   backoff?: BackoffSettings;
   drain: PodEffectsOptions['drain'];
+  /** Environment added to every container, such as Service variables. */
+  environmentFor?: PodEffectsOptions['environmentFor'];
   /** Runs exec probes; the engine's exec when the runtime is Docker. */
   exec?: ExecInContainer;
 }
@@ -75,6 +77,7 @@ export class Kubelet {
       nodeName: opts.nodeName,
       extraLabels: opts.extraLabels,
       drain: opts.drain,
+      environmentFor: opts.environmentFor,
       exec,
     });
     this.events = new EventRecorder({

@@ -39,18 +39,18 @@ export function podEventsBetween(
       : `Container image "${image}" already present on machine`;
     events.push({ reason: 'Pulled', message });
   }
+  const warn = (reason: string, message: string) =>
+    events.push({ type: 'Warning', reason, message });
   if (entered('pullBackoff')) {
     const why = ctx.message ? `: ${ctx.message}` : '';
-    events.push({ type: 'Warning', reason: 'Failed', message: `Failed to pull image "${image}"${why}` });
-    if (ctx.pullFailures > 1) {
-      events.push({ type: 'Warning', reason: 'BackOff', message: `Back-off pulling image "${image}"` });
-    }
+    warn('Failed', `Failed to pull image "${image}"${why}`);
+    if (ctx.pullFailures > 1) warn('BackOff', `Back-off pulling image "${image}"`);
   }
   if (before.state === 'creating' && after.state === 'starting') {
     events.push({ reason: 'Created', message: `Created container ${name}` });
   }
   if (before.state === 'creating' && after.state === 'crashBackoff') {
-    events.push({ type: 'Warning', reason: 'Failed', message: `Error: ${ctx.message ?? 'create failed'}` });
+    warn('Failed', `Error: ${ctx.message ?? 'create failed'}`);
   }
   if (before.state === 'starting' && after.state === 'running') {
     events.push({ reason: 'Started', message: `Started container ${name}` });
@@ -58,14 +58,13 @@ export function podEventsBetween(
   if (ctx.probeFailures > before.context.probeFailures && ctx.lastProbeFailure) {
     const { probe, message } = ctx.lastProbeFailure;
     const kind = probe[0].toUpperCase() + probe.slice(1);
-    events.push({ type: 'Warning', reason: 'Unhealthy', message: `${kind} probe failed: ${message}` });
+    warn('Unhealthy', `${kind} probe failed: ${message}`);
   }
   if (entered('killing')) {
     events.push({ reason: 'Killing', message: ctx.killMessage ?? `Stopping container ${name}` });
   }
   if (entered('crashBackoff') && ctx.delayMs > 0 && ctx.reason === 'CrashLoopBackOff') {
-    const message = `Back-off restarting failed container ${name} in pod ${ctx.pod.name}`;
-    events.push({ type: 'Warning', reason: 'BackOff', message });
+    warn('BackOff', `Back-off restarting failed container ${name} in pod ${ctx.pod.name}`);
   }
   if (!before.state.startsWith('terminating') && after.state.startsWith('terminating')) {
     events.push({ reason: 'Killing', message: `Stopping container ${name}` });

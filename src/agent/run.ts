@@ -15,6 +15,8 @@ export interface AgentOptions {
   token?: string;
   /** Founders only: voters the cluster grows to (3 to 5). */
   voters?: number;
+  /** How long a dead node keeps its pods before they move. */
+  nodeGraceMs?: number;
   logLevel?: string;
   containerLabels?: Record<string, string>;
 }
@@ -33,6 +35,7 @@ export async function runAgent(opts: AgentOptions): Promise<void> {
     join: opts.join,
     token: opts.token,
     maxVoters: opts.voters,
+    nodeGraceMs: opts.nodeGraceMs,
   });
   await agent.start();
   announceJoinToken(agent.joinToken);

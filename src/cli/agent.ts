@@ -9,6 +9,7 @@ export interface AgentOptions {
   join?: string;
   token?: string;
   voters?: number;
+  nodeGraceMs?: number;
   logLevel?: string;
   containerLabels?: Record<string, string>;
 }
@@ -20,6 +21,7 @@ export interface AgentFlags {
   join?: string;
   token?: string;
   voters?: string;
+  nodeGrace?: string;
   logLevel?: string;
   containerLabel?: string[];
 }
@@ -39,6 +41,7 @@ export function agentOptions(dataDir: string, flags: AgentFlags): AgentOptions {
     join: flags.join,
     token: flags.token,
     voters: votersOf(flags.voters),
+    nodeGraceMs: graceOf(flags.nodeGrace),
     logLevel: flags.logLevel,
     containerLabels,
   };
@@ -50,6 +53,14 @@ function votersOf(value: string | undefined): number | undefined {
   const n = Number(value);
   if (Number.isInteger(n) && n >= 1 && n <= 5) return n;
   throw new InvalidError(`expected --voters as a whole number from 1 to 5, got "${value}"`);
+}
+
+/** Seconds a dead node keeps its pods before they are recreated elsewhere. */
+function graceOf(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0 && seconds <= 3600) return seconds * 1000;
+  throw new InvalidError(`expected --node-grace as seconds from 0 to 3600, got "${value}"`);
 }
 
 // HOST may be empty (all interfaces) or a bracketed IPv6 address.

@@ -63,6 +63,7 @@ function addAgent(program: Command): void {
     .option('--join <host:port>', 'address of a member of the cluster to join')
     .option('--token <token>', 'the shared secret of the cluster')
     .option('--voters <n>', 'founder only: voters the cluster grows to, up to 5 (default 3)')
+    .option('--node-grace <seconds>', "a dead node's pods move after this (default 5)")
     .option('--log-level <level>', 'trace, debug, info, warn or error')
     .option('--container-label <k=v>', 'label for every container (repeatable)', collect)
     .action(async (flags, cmd: Command) => {

@@ -62,7 +62,8 @@ export async function runRollout(
       return restart(client, name, output);
     default:
       throw new InvalidError(
-        `unknown rollout action "${action}" (expected status, history, undo, pause, resume or restart)`,
+        `unknown rollout action "${action}" ` +
+          '(expected status, history, undo, pause, resume or restart)',
       );
   }
 }
@@ -137,7 +138,8 @@ export function viewRollout(d: Deployment, watched?: string): RolloutView {
   }
   const prefix = `Waiting for deployment "${name}" rollout to finish: `;
   if (counts.updated < desired) {
-    return waiting(`${prefix}${counts.updated} out of ${desired} new replicas have been updated...`);
+    const of = `${counts.updated} out of ${desired}`;
+    return waiting(`${prefix}${of} new replicas have been updated...`);
   }
   const replicas = num('replicas');
   if (replicas > counts.updated) {
@@ -176,15 +178,19 @@ export async function waitForRollout(
     const view = viewRollout(d, revision);
     if (tty && !view.done && !view.failure) {
       output.out(`\r${progressBar(view)}`);
-    } else if (view.message !== last) {
+    } else if (view.message !== last && !view.failure) {
       output.out(`${tty ? '\r\x1b[K' : ''}${view.message}\n`);
     }
     last = view.message;
-    if (view.failure) throw new RolloutError(view.failureCode ?? 'ProgressDeadlineExceeded', view.failure);
+    if (view.failure && tty) output.out('\r\x1b[K');
+    if (view.failure) {
+      throw new RolloutError(view.failureCode ?? 'ProgressDeadlineExceeded', view.failure);
+    }
     if (view.done) return;
     if (timeoutMs > 0 && Date.now() - started >= timeoutMs) {
       if (tty) output.out('\n');
-      throw new RolloutError('RolloutTimeout', `timed out waiting for the condition on deployment "${name}"`);
+      const message = `timed out waiting for the condition on deployment "${name}"`;
+      throw new RolloutError('RolloutTimeout', message);
     }
     await sleep(opts.intervalMs ?? 500);
   }
@@ -225,7 +231,8 @@ async function printHistory(client: ApiClient, name: string, revision: number, o
   if (revision > 0) {
     const rs = history.find((r) => revisionNumber(r) === revision);
     if (!rs) {
-      throw new RolloutError('RolloutHistoryMissing', `unable to find the specified revision ${revision}`);
+      const message = `unable to find the specified revision ${revision}`;
+      throw new RolloutError('RolloutHistoryMissing', message);
     }
     output.out(`deployment.apps/${name} with revision #${revision}\n` + describeTemplate(rs));
     return;
@@ -234,7 +241,8 @@ async function printHistory(client: ApiClient, name: string, revision: number, o
     String(revisionNumber(rs)),
     rs.metadata.annotations?.['kubernetes.io/change-cause'] ?? '<none>',
   ]);
-  output.out(`deployment.apps/${name}\n` + renderTable({ headers: ['REVISION', 'CHANGE-CAUSE'], rows }));
+  const table = renderTable({ headers: ['REVISION', 'CHANGE-CAUSE'], rows });
+  output.out(`deployment.apps/${name}\n${table}`);
 }
 
 function describeTemplate(rs: ReplicaSet): string {
@@ -268,9 +276,8 @@ async function undo(client: ApiClient, name: string, toRevision: number, output:
     TEMPLATE_HASH_LABEL
   ];
   if (target.metadata.labels?.[TEMPLATE_HASH_LABEL] === currentHash) {
-    output.out(
-      `deployment.apps/${name} skipped rollback (current template already matches revision ${revision})\n`,
-    );
+    const why = `current template already matches revision ${revision}`;
+    output.out(`deployment.apps/${name} skipped rollback (${why})\n`);
     return;
   }
   const object = { ...d, spec: { ...d.spec, template: templateOf(target) } };

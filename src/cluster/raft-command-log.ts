@@ -296,7 +296,9 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
   /**
    * Applies entries in as few transactions as possible. A command that
    * fails to apply fails alike on every server: its run is redone without
-   * it, and it alone is recorded as applied with its error.
+   * it, and it alone is recorded as applied with its error. Only a SQLite
+   * failure is not the command's fault: it crashes the agent, which applies
+   * the entry again on restart.
    */
   private applyEntries(entries: Entry[]): void {
     let start = 0;
@@ -328,8 +330,8 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
           try {
             results.push(this.applyEntry(entries[i]));
           } catch (err) {
-            if (!(err instanceof FlotillaError)) throw err;
-            failure = { failedAt: i, error: err };
+            if (isStorageFailure(err)) throw err;
+            failure = { failedAt: i, error: asCommandError(err) };
             throw err;
           }
         }
@@ -473,6 +475,21 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
     if (!this.node) throw new Error('raft command log used before start()');
     return this.node;
   }
+}
+
+/** SQLite failing under us (disk full, I/O): not a property of the command. */
+function isStorageFailure(err: unknown): boolean {
+  return err instanceof Error && err.name === 'SqliteError';
+}
+
+/**
+ * Any other throw is deterministic, the same on every server: a command
+ * that breaks apply.ts must not crash the whole cluster on every restart.
+ */
+function asCommandError(err: unknown): FlotillaError {
+  if (err instanceof FlotillaError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new FlotillaError('CommandFailed', `command failed to apply: ${message}`, 500);
 }
 
 function sleep(ms: number): Promise<void> {

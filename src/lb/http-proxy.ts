@@ -32,6 +32,10 @@ export function createHttpServer(listener: ListenerState): http.Server {
     noDelay: true,
   });
   server.keepAliveTimeout = timeouts.keepAliveMs;
+  // Node's default aborts a request in flight when the client half-closes
+  // after sending it (nc, some HTTP/1.0 clients); this lets it finish and
+  // closes once the response is out.
+  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
 
   server.on('connection', (socket: Socket) => {
     socket.once('close', listener.route.service.metrics.openConnection());

@@ -60,8 +60,8 @@ export function proxyHeader(version: ProxyProtocolVersion, ends: ConnectionEnds)
   if (version === 'v1') {
     if (!known) return Buffer.from('PROXY UNKNOWN\r\n', 'latin1');
     const proto = family === 4 ? 'TCP4' : 'TCP6';
-    const line = `PROXY ${proto} ${source} ${destination} ${ends.sourcePort} ${ends.destinationPort}\r\n`;
-    return Buffer.from(line, 'latin1');
+    const ports = `${ends.sourcePort} ${ends.destinationPort}`;
+    return Buffer.from(`PROXY ${proto} ${source} ${destination} ${ports}\r\n`, 'latin1');
   }
   return proxyHeaderV2(known ? family : 0, source, destination, ends);
 }
@@ -105,7 +105,8 @@ function ipv6Bytes(address: string): Buffer {
   const tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
   if (tail) {
     const [a, b, c, d] = tail[1].split('.').map(Number);
-    text = text.slice(0, -tail[1].length) + `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+    const hex = (hi: number, lo: number): string => ((hi << 8) | lo).toString(16);
+    text = text.slice(0, -tail[1].length) + `${hex(a, b)}:${hex(c, d)}`;
   }
   const [left, right] = text.split('::');
   const head = left ? left.split(':') : [];
@@ -129,7 +130,11 @@ export function connectionEnds(client: net.Socket): ConnectionEnds {
  * Opens a connection to `endpoint` whose first bytes are `header`; they are
  * queued at once, so anything written later follows them.
  */
-export function connectWithHeader(endpoint: Endpoint, header: Buffer, connectMs: number): net.Socket {
+export function connectWithHeader(
+  endpoint: Endpoint,
+  header: Buffer,
+  connectMs: number,
+): net.Socket {
   const socket = net.connect({ host: endpoint.host, port: endpoint.port, allowHalfOpen: true });
   limitConnect(socket, connectMs, (err) => socket.destroy(err));
   socket.write(header);

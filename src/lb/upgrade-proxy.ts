@@ -72,7 +72,9 @@ class UpgradeExchange {
       path: this.req.url,
       headers: buildRequestHeaders(this.req.rawHeaders, this.client, upgrade),
       // The connection becomes the tunnel, so it never goes back to a pool.
-      agent: header ? oneConnectionAgent(() => connectWithHeader(endpoint, header, connectMs)) : false,
+      agent: header
+        ? oneConnectionAgent(() => connectWithHeader(endpoint, header, connectMs))
+        : false,
     });
     upReq.on('socket', (s: Socket) => {
       limitConnect(s, this.route.shared.timeouts.connectMs, (err) => upReq.destroy(err));
@@ -145,7 +147,10 @@ class UpgradeExchange {
   }
 }
 
-/** An agent that opens its one connection with `connect` (http.request ignores createConnection when given an agent). */
+/**
+ * An agent whose connections come from `connect`: http.request ignores its
+ * createConnection option whenever there is an agent, even agent: false.
+ */
 function oneConnectionAgent(connect: () => Socket): http.Agent {
   const agent = new http.Agent({ keepAlive: false });
   agent.createConnection = connect;

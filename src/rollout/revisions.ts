@@ -42,7 +42,8 @@ export function templateOf(rs: Pick<ReplicaSet, 'spec'>): PodTemplateSpec {
 /** The newest revision other than `current` whose rollout completed. */
 export function rollbackTarget(sets: ReplicaSet[], current: ReplicaSet): ReplicaSet | undefined {
   const done = sets.filter(
-    (rs) => rs.metadata.uid !== current.metadata.uid && rs.metadata.annotations?.[COMPLETE_ANNOTATION],
+    (rs) =>
+      rs.metadata.uid !== current.metadata.uid && rs.metadata.annotations?.[COMPLETE_ANNOTATION],
   );
   return byRevision(done).pop();
 }

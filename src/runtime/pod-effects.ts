@@ -65,7 +65,9 @@ export function providePodEffects(opts: PodEffectsOptions) {
         if (input.context.containerId) await runtime.removeContainer(input.context.containerId);
       }),
       drain: fromPromise<void, In>(({ input }) => opts.drain(input.context)),
-      prober: fromCallback<PodEvent, ProberInput>(({ sendBack, input }) => probe(opts, input, sendBack)),
+      prober: fromCallback<PodEvent, ProberInput>(({ sendBack, input }) =>
+        probe(opts, input, sendBack),
+      ),
       stopContainer: fromPromise<void, In>(async ({ input }) => {
         const ctx = input.context;
         if (ctx.containerId) {

@@ -64,7 +64,7 @@ function putEvent(store: Store, index: number, record: EventRecord): void {
       resourceVersion: '',
       creationTimestamp: record.firstTimestamp,
     },
-    involvedObject: { ...record.involvedObject, namespace: 'default' } as StoredEvent['involvedObject'],
+    involvedObject: { ...record.involvedObject, namespace: 'default' } as EventRecord['involvedObject'],
     type: record.type,
     reason: record.reason,
     message: record.message,

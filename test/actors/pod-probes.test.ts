@@ -3,7 +3,14 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { createActor, waitFor, type Actor } from 'xstate';
 import type { PodContext, PodInput } from '../../src/actors/pod';
 import type { ProbeResult } from '../../src/actors/prober';
-import { podEventsBetween } from '../../src/agent/pod-events';
+import {
+  CRASH_BACKOFF_INITIAL_ANNOTATION,
+  CRASH_BACKOFF_MAX_ANNOTATION,
+  podBackoff,
+  podEventsBetween,
+} from '../../src/agent/pod-events';
+import { DEFAULT_BACKOFF } from '../../src/actors/pod';
+import type { Pod } from '../../src/model/types';
 import { isPodReady, podStatusOf } from '../../src/agent/pod-status';
 import type { Container, Probe } from '../../src/manifest/types';
 import { FakeRuntime } from '../../src/runtime/fake-runtime';
@@ -149,12 +156,18 @@ describe('pod actor probes', () => {
       context: {
         ...base.context,
         probeFailures: 1,
-        lastProbeFailure: { probe: 'liveness' as const, message: 'HTTP probe failed with statuscode: 500' },
+        lastProbeFailure: {
+          probe: 'liveness' as const,
+          message: 'HTTP probe failed with statuscode: 500',
+        },
       },
     };
     const killing = {
       state: 'killing',
-      context: { ...failed.context, killMessage: 'Container main failed liveness probe, will be restarted' },
+      context: {
+        ...failed.context,
+        killMessage: 'Container main failed liveness probe, will be restarted',
+      },
     };
     assert.deepEqual(podEventsBetween(base, failed), [
       {
@@ -166,5 +179,19 @@ describe('pod actor probes', () => {
     assert.deepEqual(podEventsBetween(failed, killing), [
       { reason: 'Killing', message: 'Container main failed liveness probe, will be restarted' },
     ]);
+  });
+
+  it('takes crash backoff from the pod annotations a Deployment passes on', () => {
+    const pod = (annotations: Record<string, string>) =>
+      ({ metadata: { annotations } }) as unknown as Pod;
+    const tuned = podBackoff(
+      pod({ [CRASH_BACKOFF_INITIAL_ANNOTATION]: '2', [CRASH_BACKOFF_MAX_ANNOTATION]: '30' }),
+      DEFAULT_BACKOFF,
+    );
+    assert.equal(tuned.crashInitialMs, 2000);
+    assert.equal(tuned.crashMaxMs, 30_000);
+    assert.equal(tuned.crashResetMs, DEFAULT_BACKOFF.crashResetMs);
+    const ignored = podBackoff(pod({ [CRASH_BACKOFF_INITIAL_ANNOTATION]: 'soon' }), DEFAULT_BACKOFF);
+    assert.deepEqual(ignored, DEFAULT_BACKOFF);
   });
 });

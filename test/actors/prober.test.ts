@@ -123,7 +123,8 @@ describe('prober', () => {
       (e) => e.some((x) => x.type === 'PROBE_KILL'),
     );
     assert.deepEqual(types(events), ['PROBE_FAILED', 'PROBE_FAILED', 'PROBE_KILL']);
-    assert.deepEqual(events[2], { type: 'PROBE_KILL', probe: 'startup', message: 'connection refused' });
+    const kill = { type: 'PROBE_KILL', probe: 'startup', message: 'connection refused' };
+    assert.deepEqual(events[2], kill);
   });
 
   it('turns readiness false after failureThreshold failures and true again on success', async () => {

@@ -56,7 +56,8 @@ describe('events', () => {
       });
       clock += 1000;
     }
-    recorder.record({ object: { kind: 'Pod', name: 'web-1' }, reason: 'Started', message: 'Started container main' });
+    const started = { reason: 'Started', message: 'Started container main' };
+    recorder.record({ object: { kind: 'Pod', name: 'web-1' }, ...started });
     await recorder.flush();
 
     assert.equal(t.logLength() - before, 1, 'one command for the whole batch');

@@ -35,7 +35,10 @@ function manifest(
     spec: {
       replicas,
       selector: { matchLabels: { app: 'web' } },
-      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } },
+      strategy: {
+        type: 'RollingUpdate',
+        rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' },
+      },
       ...(extra.deadline ? { progressDeadlineSeconds: extra.deadline } : {}),
       ...(extra.minReady ? { minReadySeconds: extra.minReady } : {}),
       template: {
@@ -74,7 +77,13 @@ describe('rollouts on one node', () => {
       clusterId: 'cluster-1',
       nodeName: 'node-1',
       nodeAddress: '10.0.0.1',
-      backoff: { pullInitialMs: 20, pullMaxMs: 50, crashInitialMs: 20, crashMaxMs: 50, crashResetMs: 60_000 },
+      backoff: {
+        pullInitialMs: 20,
+        pullMaxMs: 50,
+        crashInitialMs: 20,
+        crashMaxMs: 50,
+        crashResetMs: 60_000,
+      },
       drain: async () => undefined,
     });
     controllers = new DeploymentControllers({ store: t.store, log: t.log, snapshots, logger });
@@ -90,7 +99,9 @@ describe('rollouts on one node', () => {
   });
 
   const pods = () =>
-    t.store.list<Pod>('Pod').filter((p) => p.metadata.annotations?.[DEPLOYMENT_ANNOTATION] === 'web');
+    t.store
+      .list<Pod>('Pod')
+      .filter((p) => p.metadata.annotations?.[DEPLOYMENT_ANNOTATION] === 'web');
   const live = () => pods().filter((p) => !p.metadata.deletionTimestamp);
   const readyPods = (image?: string) =>
     live().filter((p) => isPodReady(p.status) && (!image || p.spec.containers[0].image === image));
@@ -103,7 +114,9 @@ describe('rollouts on one node', () => {
     const all = pods().length;
     const ready = readyPods().length;
     if (all > bounds.max) violations.push(`${all} pods, more than ${bounds.max}`);
-    if (ready < bounds.minReady) violations.push(`${ready} ready pods, fewer than ${bounds.minReady}`);
+    if (ready < bounds.minReady) {
+      violations.push(`${ready} ready pods, fewer than ${bounds.minReady}`);
+    }
   }
 
   function apply(d: Deployment): void {
@@ -181,7 +194,10 @@ describe('rollouts on one node', () => {
     await settled(2, V1);
     const revisions = t.store
       .list<ReplicaSet>('ReplicaSet')
-      .map((rs) => [rs.spec.template.spec.containers[0].image, rs.metadata.annotations?.[REVISION_ANNOTATION]]);
+      .map((rs) => [
+        rs.spec.template.spec.containers[0].image,
+        rs.metadata.annotations?.[REVISION_ANNOTATION],
+      ]);
     assert.deepEqual(revisions.sort(), [[V1, '3'], [crasher, '2']].sort());
   });
 
@@ -190,7 +206,8 @@ describe('rollouts on one node', () => {
     const ready = await waitForStore(t.store, () => readyPods(V1)[0], WAIT_MS);
     assert.ok(ready);
     assert.equal(web().status?.availableReplicas ?? 0, 0);
-    await waitForStore(t.store, () => ((web().status?.availableReplicas ?? 0) === 1 ? true : undefined), WAIT_MS);
+    const available = () => ((web().status?.availableReplicas ?? 0) === 1 ? true : undefined);
+    await waitForStore(t.store, available, WAIT_MS);
   });
 });
 

@@ -13,6 +13,7 @@ import { ClusterNode } from '../../src/cluster/cluster-node';
 import { MemoryNetwork } from '../../src/cluster/memory-transport';
 import { openDatabase, type Database } from '../../src/db/open';
 import { FlotillaError } from '../../src/errors';
+import { LocalCommandLog } from '../../src/store/command-log';
 import type { Command } from '../../src/store/commands';
 import { Store } from '../../src/store/store';
 import { NOW, service } from '../store/fixtures';
@@ -164,6 +165,19 @@ describe('RaftCommandLog in a three-server cluster', () => {
     }
   });
 
+  test('a malformed command fails with CommandFailed everywhere instead of crashing', async () => {
+    const cluster = newCluster();
+    await cluster.form();
+    const leader = await cluster.waitForLeader();
+    const malformed = { op: 'createPods', pods: null } as unknown as Command;
+    await assert.rejects(cluster.follower().node.log.propose(malformed), { code: 'CommandFailed' });
+    const after = await leader.node.log.propose(createService('still-working'));
+    for (const m of cluster.members.values()) {
+      await waitFor(() => Number(m.store.getMeta('applied_index')) >= after.index, 'applied');
+      assert.ok(serviceNames(m).includes('still-working'));
+    }
+  });
+
   test('a new leader takes over after a crash with every acknowledged change', async () => {
     const cluster = newCluster();
     await cluster.form();
@@ -254,6 +268,18 @@ describe('RaftCommandLog in a three-server cluster', () => {
     const back = await cluster.start(victim.id, { join: leader.id, token: cluster.token });
     await waitFor(() => serviceNames(back).includes('survives-wipe'), 'state on the wiped server');
     assert.deepEqual(back.node.log.status().config.voters.sort(), ['a', 'b', 'c']);
+  });
+
+  test('a single-server data directory becomes the first snapshot of a new cluster', async () => {
+    const cluster = newCluster();
+    const db = openDatabase(path.join(cluster.dir, 'a.db'));
+    const old = new LocalCommandLog(new Store(db)).commit(createService('from-before'));
+    db.close();
+    const founder = await cluster.start('a');
+    assert.deepEqual(serviceNames(founder), ['from-before']);
+    const next = await founder.node.log.propose(createService('after-upgrade'));
+    assert.ok(next.index > old.index, `index ${next.index} after ${old.index}`);
+    assert.deepEqual(serviceNames(founder), ['after-upgrade', 'from-before']);
   });
 
   test('a join with a wrong token is refused', async () => {

@@ -1,11 +1,14 @@
 /**
  * The balancer under change, on one real agent with real Docker: a steady
  * load against the NodePort sees no failed request and no reset while a
- * Deployment rolls over to a new image or scales down, and a long download
- * started before an update arrives whole. The steps share one agent and run
- * in order.
+ * Deployment rolls over to a new image or scales down, a long download
+ * started before an update arrives whole, and a container reaches a
+ * ClusterIP Service through its NAME_SERVICE_HOST/PORT variables. The steps
+ * share one agent and run in order.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import http from 'node:http';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { TestAgent, dockerAvailable, freeLoopbackAddress, httpGet, waitFor } from './harness';
@@ -208,7 +211,9 @@ describe('the balancer drops nothing while a Deployment changes', { skip }, () =
     const list = pods(app);
     return (
       list.length === n &&
-      list.every((p) => !p.metadata.deletionTimestamp && p.status.containerStatuses?.[0]?.ready && ok(p))
+      list.every(
+        (p) => !p.metadata.deletionTimestamp && p.status.containerStatuses?.[0]?.ready && ok(p),
+      )
     );
   };
   const nodePorts = (name: string): Record<string, number> => {
@@ -341,5 +346,52 @@ describe('the balancer drops nothing while a Deployment changes', { skip }, () =
       1,
     );
     assertNoFailures(t, seen);
+  });
+
+  test('a container started after a ClusterIP Service reaches it by its variables', async () => {
+    // A port no other test's Service uses: every agent serves ClusterIP on
+    // the same bridge gateway address.
+    const port = crypto.randomInt(20000, 29000);
+    apply(`
+apiVersion: v1
+kind: Service
+metadata: { name: web-inside }
+spec:
+  selector: { app: web }
+  ports: [{ name: http, port: ${port}, targetPort: 3000 }]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: probe }
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: probe } }
+  template:
+    metadata: { labels: { app: probe } }
+    spec:
+      containers:
+      - { name: probe, image: "awesomeproduct/awsprdct:amazing", imagePullPolicy: IfNotPresent }
+`);
+    await waitFor(() => settled('probe', 1), 60_000);
+    const [probe] = await containersOf('probe');
+    const exec = (script: string) =>
+      spawnSync('docker', ['exec', probe.Id, 'sh', '-c', script], { encoding: 'utf8' });
+
+    const env = exec('echo $WEB_INSIDE_SERVICE_HOST $WEB_INSIDE_SERVICE_PORT_HTTP');
+    const [host, named] = env.stdout.trim().split(' ');
+    assert.match(host, /^\d+\.\d+\.\d+\.\d+$/, env.stdout + env.stderr);
+    assert.equal(named, String(port));
+    // busybox-static's wget crashes in its resolver; nc takes the address as it is.
+    const get =
+      'printf "GET / HTTP/1.0\\r\\n\\r\\n" | ' +
+      'nc -w 5 $WEB_INSIDE_SERVICE_HOST $WEB_INSIDE_SERVICE_PORT';
+    let answer = exec(get);
+    // The listener opens with the Service; the container may have started first.
+    for (let i = 0; i < 20 && !answer.stdout.includes('200 OK'); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      answer = exec(get);
+    }
+    const lines = agent.logs().split('\n').filter((l) => l.includes('web-inside'));
+    assert.match(answer.stdout, /^HTTP\/1\.1 200 OK[\s\S]*version=v2/, lines.join('\n'));
   });
 });

@@ -2,7 +2,9 @@
  * Three real agents form a Raft cluster on 127.0.X.2/.3/.4 and run the
  * AwesomeProduct example across it: one leader seen alike by all, pods
  * spread over the nodes, every node's balancer reaching every pod, a
- * SIGKILLed leader replaced without losing acknowledged changes, and a
+ * dead follower's pods moved to the others (its stale containers removed
+ * when it returns), a SIGKILLed leader replaced without losing
+ * acknowledged changes, and a
  * clear "no quorum" error (not a hang) with two of three servers down.
  * The steps share the cluster and run in order.
  */
@@ -103,7 +105,7 @@ describe('three agents form a cluster', { skip }, () => {
     }
   });
 
-  test('token create prints the token; a wrong token makes a joiner exit with one line', async () => {
+  test('token create prints the token; a wrong token makes a joiner exit at once', async () => {
     const printed = first.cli(['token', 'create']);
     assert.equal(printed.code, 0, printed.stderr);
     assert.equal(printed.stdout.trim(), first.joinToken());
@@ -161,6 +163,69 @@ describe('three agents form a cluster', { skip }, () => {
     }
   });
 
+  test("a dead follower's pods move to the others, and on restart it removes its stale containers", async () => {
+    const leaderName = agreedLeader(agents)!;
+    const leader = agents.find((a) => a.name === leaderName)!;
+    const victim = agents.find(
+      (a) => a !== leader && pods(leader).some((p) => p.spec.nodeName === a.name),
+    )!;
+    const stale = (await victim.containers(false)).map((c) => c.Id);
+    assert.ok(stale.length > 0, 'the victim runs no pod');
+
+    // A steady, bounded load on the leader's NodePort for the whole step.
+    const url = `http://${leader.address}:${nodePort}/`;
+    const results: { at: number; ok: boolean }[] = [];
+    let loading = true;
+    const load = (async () => {
+      for (let i = 0; loading && i < 3000; i++) {
+        const at = Date.now();
+        const ok = await httpGet(url, 1000).then(() => true, () => false);
+        results.push({ at, ok });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+
+    // As if the machine died: the agent is gone and its containers hang.
+    await victim.kill('SIGKILL');
+    assert.equal(spawnSync('docker', ['pause', ...stale]).status, 0);
+    const killedAt = Date.now();
+    await waitFor(
+      () => {
+        const now = pods(leader);
+        return (
+          now.filter(isReady).length === 4 && now.every((p) => p.spec.nodeName !== victim.name)
+        );
+      },
+      60_000,
+      () => JSON.stringify(pods(leader).map((p) => [p.spec.nodeName, p.status.phase])),
+    );
+    const movedAt = Date.now();
+    const nodes = nodesSeenBy(leader) ?? [];
+    const victimNode = nodes.find((n) => n.metadata.name === victim.name) as any;
+    const ready = victimNode?.status?.conditions?.find((c: any) => c.type === 'Ready');
+    assert.equal(ready?.status, 'False', 'the dead node is marked NotReady');
+
+    await new Promise((r) => setTimeout(r, 2000));
+    loading = false;
+    await load;
+    const failures = results.filter((r) => !r.ok);
+    assert.ok(results.filter((r) => r.at > movedAt && r.ok).length > 5, 'load kept running');
+    for (const f of failures) {
+      assert.ok(f.at >= killedAt - 1000 && f.at < movedAt, `a failure outside the window`);
+    }
+    assert.equal((await hostsAnswering(url)).size, 4);
+
+    // Back again: its pods now live elsewhere, so its containers must go.
+    await victim.start();
+    await waitFor(async () => (await victim.containers(true)).length === 0, 30_000, () =>
+      victim.logs().slice(-3000),
+    );
+    await waitFor(() => {
+      const node = (nodesSeenBy(leader) ?? []).find((n) => n.metadata.name === victim.name) as any;
+      return node?.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
+    }, 30_000);
+  });
+
   test('after SIGKILL of the leader a new one keeps every change and takes writes', async () => {
     const leaderName = agreedLeader(agents)!;
     const leader = agents.find((a) => a.name === leaderName)!;
@@ -205,5 +270,4 @@ describe('three agents form a cluster', { skip }, () => {
     assert.equal(hosts.size, 4);
   });
 
-  test.todo('pods of a dead node are rescheduled on the survivors (needs gossip)');
 });

@@ -118,8 +118,10 @@ describe('rollouts, probes and crash backoff on one agent', { skip }, () => {
     agent.apiGet(`/apis/apps/v1/namespaces/default/deployments/${name}`);
   const events = async (name: string) => {
     const list = await agent.apiGet('/api/v1/namespaces/default/events');
-    return ((list?.items ?? []) as { reason: string; message: string; involvedObject: { name: string } }[])
-      .filter((e) => e.involvedObject.name === name || e.involvedObject.name.startsWith(`${name}-`));
+    type EventJson = { reason: string; message: string; involvedObject: { name: string } };
+    const about = (e: EventJson) =>
+      e.involvedObject.name === name || e.involvedObject.name.startsWith(`${name}-`);
+    return ((list?.items ?? []) as EventJson[]).filter(about);
   };
 
   /** Runs the CLI without blocking, so that the test can watch meanwhile. */
@@ -150,7 +152,8 @@ describe('rollouts, probes and crash backoff on one agent', { skip }, () => {
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
-    const r = await cliAsync(['apply', '-f', '-', '--wait'], deploymentYaml('web', { replicas: 4, image: V2 }));
+    const v2 = deploymentYaml('web', { replicas: 4, image: V2 });
+    const r = await cliAsync(['apply', '-f', '-', '--wait'], v2);
     rolling = false;
     await watching;
 
@@ -181,21 +184,23 @@ describe('rollouts, probes and crash backoff on one agent', { skip }, () => {
     assert.notEqual(status.code, 0);
     assert.match(status.stderr, /deployment "bad" exceeded its progress deadline/);
     const now = await pods('bad');
-    assert.equal(now.filter((p) => imageOf(p) === V1 && isReady(p)).length, 2, 'old pods still ready');
+    const serving = now.filter((p) => imageOf(p) === V1 && isReady(p));
+    assert.equal(serving.length, 2, 'old pods still ready');
     assert.ok(now.filter((p) => imageOf(p) === MISSING).length <= 1, 'at most maxSurge new pods');
 
     assert.match(ok('rollout', 'undo', 'deployment/bad'), /rolled back/);
     ok('rollout', 'status', 'deployment/bad', '--timeout', '60s');
     await settled('bad', 2, V1);
-    assert.equal((await deployment('bad')).metadata.annotations['deployment.kubernetes.io/revision'], '3');
+    const { annotations } = (await deployment('bad')).metadata;
+    assert.equal(annotations['deployment.kubernetes.io/revision'], '3');
   });
 
   test('with auto-rollback a crash-looping rollout returns to the last completed revision', async () => {
     // The crasher is ready for the second it runs: minReadySeconds keeps
     // that second from counting as available, as in Kubernetes.
     const spec = { replicas: 2, minReady: 3, annotations: { 'flotilla.io/auto-rollback': 'true' } };
-    apply(deploymentYaml('auto', spec));
-    await settled('auto', 2, V1);
+    // --wait: only a completed revision is a target for auto-rollback.
+    apply(deploymentYaml('auto', spec), '--wait', '--timeout', '60s');
     apply(deploymentYaml('auto', { ...spec, image: CRASHER }));
 
     const status = cli('rollout', 'status', 'deployment/auto', '--timeout', '60s');
@@ -204,24 +209,29 @@ describe('rollouts, probes and crash backoff on one agent', { skip }, () => {
     assert.ok(tried.length <= 1, 'at most maxSurge new pods');
     assert.match(status.stderr, /rolled back from revision 2/);
     await settled('auto', 2, V1);
-    const why = await events('auto');
-    assert.ok(why.some((e) => e.reason === 'RolledBack' && /crash-looping/.test(e.message)), JSON.stringify(why));
-    assert.match(ok('get', 'events'), /RolledBack/);
+    // Events reach the log in batches, about once a second.
+    const recorded = async () =>
+      (await events('auto')).some(
+        (e) => e.reason === 'RolledBack' && /crash-looping/.test(e.message),
+      );
+    await waitFor(recorded, 10_000, () => ok('get', 'events'));
+    assert.match(ok('get', 'events'), /Warning\s+RolledBack\s+deployment\/auto/);
   });
 
   test('with auto-rollback a rollout past its deadline returns to the last completed revision', async () => {
     const annotations = { 'flotilla.io/auto-rollback': 'true' };
-    apply(deploymentYaml('late', { replicas: 1, annotations, deadline: 3 }));
-    await settled('late', 1, V1);
+    apply(deploymentYaml('late', { replicas: 1, annotations, deadline: 3 }), '--wait');
     apply(deploymentYaml('late', { replicas: 1, annotations, deadline: 3, image: MISSING }));
-    await waitFor(async () => (await events('late')).some((e) => e.reason === 'RolledBack'), 60_000);
+    const rolledBack = async () => (await events('late')).some((e) => e.reason === 'RolledBack');
+    await waitFor(rolledBack, 60_000);
     await settled('late', 1, V1);
     const why = (await events('late')).find((e) => e.reason === 'RolledBack');
     assert.match(why?.message ?? '', /progress deadline/);
   });
 
   test('revisions and undo follow kubectl: v1, v2, v3, undo, undo, undo --to-revision=1', async () => {
-    const v = (n: number) => deploymentYaml('hist', { image: n === 1 ? V1 : V2, env: { REV: String(n) } });
+    const v = (n: number) =>
+      deploymentYaml('hist', { image: n === 1 ? V1 : V2, env: { REV: String(n) } });
     const current = async () => {
       const d = await deployment('hist');
       const c = d.spec.template.spec.containers[0];

@@ -17,7 +17,9 @@ async function main(): Promise<void> {
   const report = await lb.sync([
     {
       key: 'default/upload',
-      ports: [{ name: 'http', mode: 'http', listen: [{ host: HOST, port: 0 }], endpoints: [endpoint] }],
+      ports: [
+        { name: 'http', mode: 'http', listen: [{ host: HOST, port: 0 }], endpoints: [endpoint] },
+      ],
     },
   ]);
 

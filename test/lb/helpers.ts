@@ -53,7 +53,10 @@ export function answerWithId(id: string): Handler {
 }
 
 /** Starts a backend on HOST and an ephemeral port. */
-export async function startBackend(id: string, handler: Handler = answerWithId(id)): Promise<Backend> {
+export async function startBackend(
+  id: string,
+  handler: Handler = answerWithId(id),
+): Promise<Backend> {
   const server = http.createServer();
   const seen: http.IncomingHttpHeaders[] = [];
   server.on('request', (req, res) => {
@@ -81,7 +84,9 @@ export function closeServer(server: net.Server): Promise<void> {
 }
 
 /** A balancer with silent logs, closed after the file's tests. */
-export function startBalancer(opts: { timeouts?: Partial<BalancerTimeouts>; trusted?: string[] } = {}) {
+export function startBalancer(
+  opts: { timeouts?: Partial<BalancerTimeouts>; trusted?: string[] } = {},
+): Balancer {
   const lb = new Balancer({
     logger: pino({ level: 'silent' }),
     timeouts: opts.timeouts,

@@ -75,8 +75,26 @@ describe('pipelining', () => {
   });
 });
 
+describe('half-closing clients', () => {
+  test('answers a client that half-closes right after its request', async () => {
+    const backend = await startBackend('late', (req, res) => {
+      req.resume();
+      setTimeout(() => res.end('late answer'), 100);
+    });
+    const lb = startBalancer();
+    const port = await listenPort(lb, service('default/half', [backend.endpoint()]));
+
+    const socket = net.connect({ port, host: HOST, allowHalfOpen: true });
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString()));
+    socket.end('GET / HTTP/1.0\r\nHost: x\r\n\r\n');
+    await once(socket, 'close');
+    assert.match(text, /^HTTP\/1\.1 200 [\s\S]*late answer$/);
+  });
+});
+
 describe('failing backends', () => {
-  test('retries on a fresh connection when a backend drops a kept-alive one unannounced', async () => {
+  test('retries on a fresh connection when a backend drops an idle one unannounced', async () => {
     // Like busybox httpd's CGI answers: no "connection: close", and the
     // connection closed a moment later, whatever arrived on it meanwhile.
     const backend = net.createServer((socket) => {

@@ -101,7 +101,8 @@ describe('rollout progress', () => {
   it('says complete and paused before looking at the deadline', () => {
     const mark = advanceProgress(undefined, 'h', { updated: 1, available: 1, old: 0 }, 0);
     assert.equal(state(mark, 999_999, true).reason, 'NewReplicaSetAvailable');
-    const paused = progressState({ complete: false, paused: true, mark, deadlineSeconds: 1, now: 999_999 });
+    const opts = { complete: false, paused: true, mark, deadlineSeconds: 1, now: 999_999 };
+    const paused = progressState(opts);
     assert.equal(paused.reason, 'DeploymentPaused');
   });
 });
