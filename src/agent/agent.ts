@@ -113,10 +113,7 @@ export class Agent {
       backoff: this.config.backoff,
       environmentFor: () =>
         clusterHost ? serviceEnvironment(store.list<Service>('Service'), clusterHost) : [],
-      drain: async (ctx) => {
-        await endpoints.flush();
-        await balancer.waitIdle(ctx.pod.name, ctx.pod.terminationGracePeriodSeconds * 1000);
-      },
+      drain: (ctx) => this.drainEverywhere(ctx.pod.name, ctx.pod.terminationGracePeriodSeconds),
     });
     this.controllers = new DeploymentControllers({
       store,
@@ -125,6 +122,7 @@ export class Agent {
       logger: nodeLogger.child({ component: 'controller' }),
     });
 
+    this.cluster!.onDrain = (request) => this.drainHere(request.endpoint, request.index, request.timeoutMs);
     await this.startNodeActor(identity.nodeName, address, log, snapshots);
     await this.startGossip(store, log, identity.nodeName, nodeLogger);
     await endpoints.start();
@@ -207,6 +205,37 @@ export class Agent {
     const follow = (leading: boolean) => (leading ? controllers.start() : controllers.stop());
     log.on('leading', follow);
     follow(log.isLeader());
+  }
+
+  /**
+   * Before a pod's container gets SIGTERM, every node's balancer must stop
+   * picking it and finish what it sent there: this node's and, through the
+   * cluster, every other Ready member's. Members marked NotReady are skipped.
+   */
+  private async drainEverywhere(podName: string, graceSeconds: number): Promise<void> {
+    const store = this.store!;
+    const pod = store.get('Pod', podName);
+    const index = Number(pod?.metadata.resourceVersion ?? 0);
+    const timeoutMs = graceSeconds * 1000;
+    const notReady = (name: string) => {
+      const node = store.get<{ status?: { conditions?: { type: string; status: string }[] } }>('Node', name);
+      return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'False') ?? false;
+    };
+    await Promise.all([
+      this.drainHere(podName, index, timeoutMs),
+      this.cluster?.drainPeers({ endpoint: podName, index, timeoutMs }, notReady),
+    ]);
+  }
+
+  /** Waits until this node has applied `index`, its balancer has seen it, and `endpoint` is idle. */
+  private async drainHere(endpoint: string, index: number, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const applied = () => Number(this.store?.getMeta('applied_index') ?? 0);
+    while (applied() < index && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await this.endpoints?.flush();
+    await this.balancer?.waitIdle(endpoint, Math.max(0, deadline - Date.now()));
   }
 
   /**

@@ -7,7 +7,13 @@
 import crypto from 'node:crypto';
 import type http from 'node:http';
 import type pino from 'pino';
-import { ConflictError, FlotillaError, JoinRefusedError, NoQuorumError } from '../errors';
+import {
+  ConflictError,
+  FlotillaError,
+  InvalidError,
+  JoinRefusedError,
+  NoQuorumError,
+} from '../errors';
 import type { ApiServer } from '../api/server';
 import type { MembershipChange, Message } from '../raft';
 import type { Store } from '../store/store';
@@ -37,6 +43,15 @@ export interface ClusterNodeOptions {
   /** Defaults to HTTP; tests pass a memory transport. */
   transport?: ClusterTransport;
   timing?: Partial<RaftTiming>;
+}
+
+/** An endpoint that is going away, and the log index that says so. */
+export interface DrainRequest {
+  /** The endpoint id: the pod's name. */
+  endpoint: string;
+  /** The caller's resourceVersion of the pod; the callee waits to have applied it. */
+  index: number;
+  timeoutMs: number;
 }
 
 /** How to start: found a cluster, or join the member at `join`. */
@@ -112,6 +127,30 @@ export class ClusterNode implements ClusterEndpoint {
     api.mount(TOKENS_PATH, (req, res) => this.handleToken(req, res));
   }
 
+  /**
+   * Set by the agent: waits until this server's balancer no longer picks the
+   * endpoint and its requests to it have finished.
+   */
+  onDrain?: (request: DrainRequest) => Promise<void>;
+
+  /**
+   * Asks every other member to drain an endpoint (see onDrain) and resolves
+   * when all have answered or failed: a member that cannot be reached sends
+   * the endpoint nothing anyway.
+   */
+  async drainPeers(request: DrainRequest, skip: (id: string) => boolean): Promise<void> {
+    const { config } = this.log.status();
+    const peers = [...config.voters, ...config.learners].filter(
+      (id) => id !== this.opts.nodeId && !skip(id),
+    );
+    const calls = peers.map((id) =>
+      this.transport.call(id, 'drain', request, request.timeoutMs + 1000).catch((err) => {
+        this.opts.logger.debug({ err, nodeId: id }, 'peer did not confirm a drain');
+      }),
+    );
+    await Promise.all(calls);
+  }
+
   /** The role of the member `name` as this server knows it. */
   roleOf(name: string): MemberRole {
     const { leaderId, config } = this.log.status();
@@ -127,7 +166,18 @@ export class ClusterNode implements ClusterEndpoint {
 
   serve(path: CallPath, body: unknown): Promise<unknown> {
     if (path === 'join') return this.serveJoin(body as JoinRequest);
+    if (path === 'drain') return this.serveDrain(body as DrainRequest);
     return this.log.serve(path, body);
+  }
+
+  private async serveDrain(request: DrainRequest): Promise<unknown> {
+    const valid =
+      typeof request?.endpoint === 'string' &&
+      Number.isFinite(request.index) &&
+      Number.isFinite(request.timeoutMs);
+    if (!valid) throw new InvalidError('expected {endpoint, index, timeoutMs}');
+    await this.onDrain?.({ ...request, timeoutMs: Math.min(request.timeoutMs, 300_000) });
+    return { drained: request.endpoint };
   }
 
   // ---- founding and joining -------------------------------------------------
@@ -248,7 +298,7 @@ export class ClusterNode implements ClusterEndpoint {
         res.writeHead(204).end();
         return;
       }
-      if (path !== 'propose' && path !== 'join') {
+      if (path !== 'propose' && path !== 'join' && path !== 'drain') {
         throw new FlotillaError('NotFound', `no cluster endpoint ${path}`, 404);
       }
       sendJson(res, 200, await this.serve(path, body));

@@ -6,7 +6,7 @@
 import type { Message } from '../raft';
 
 /** The calls a server makes to another (usually the leader). */
-export type CallPath = 'propose' | 'join';
+export type CallPath = 'propose' | 'join' | 'drain';
 
 /** What a server offers to the transport: incoming messages and calls. */
 export interface ClusterEndpoint {

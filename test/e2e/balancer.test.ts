@@ -21,7 +21,12 @@ const DOWNLOAD_BLOCKS = 30;
 const BLOCK_BYTES = 65536;
 
 interface PodJson {
-  metadata: { name: string; labels: Record<string, string>; deletionTimestamp?: string };
+  metadata: {
+    name: string;
+    labels: Record<string, string>;
+    annotations?: Record<string, string>;
+    deletionTimestamp?: string;
+  };
   spec: { containers: { image: string; env?: { name: string; value: string }[] }[] };
   status: { containerStatuses?: { ready: boolean }[] };
 }
@@ -313,6 +318,26 @@ describe('the balancer drops nothing while a Deployment changes', { skip }, () =
       { http: http80, raw },
       () => apply(webManifest('awesomeproduct/awsprdct:v2', 1)),
       () => settled('web', 1),
+      1,
+    );
+    assertNoFailures(t, seen);
+  });
+
+  test('rollout restart under load replaces the pod, keeps the image and fails no request', async (t) => {
+    const before = new Set(pods('web').map((p) => p.metadata.name));
+    const [http80, raw] = webLoads();
+    const restarted = (p: PodJson) =>
+      !before.has(p.metadata.name) &&
+      Boolean(p.metadata.annotations?.['kubectl.kubernetes.io/restartedAt']) &&
+      p.spec.containers[0].image.endsWith(':v2');
+    const seen = await underLoad(
+      'web',
+      { http: http80, raw },
+      () => {
+        const r = agent.cli(['rollout', 'restart', 'deployment/web']);
+        assert.equal(r.code, 0, r.stderr);
+      },
+      () => settled('web', 1, restarted),
       1,
     );
     assertNoFailures(t, seen);

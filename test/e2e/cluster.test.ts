@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -41,6 +42,43 @@ interface PodJson {
   spec: { nodeName?: string };
   status: { phase: string; containerStatuses?: { ready: boolean }[] };
 }
+
+/** GETs `url` and resolves with the body's length, or rejects on any failure. */
+function fetchLength(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, timeout: 20_000 }, (res) => {
+      let bytes = 0;
+      res.on('data', (d: Buffer) => (bytes += d.length));
+      res.on('end', () => (res.statusCode === 200 ? resolve(bytes) : reject(new Error(`HTTP ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+const SLOW = `
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: slow }
+spec:
+  replicas: 3
+  selector: { matchLabels: { app: slow } }
+  template:
+    metadata: { labels: { app: slow } }
+    spec:
+      terminationGracePeriodSeconds: 60
+      containers:
+      - { name: slow, image: "flotilla-test/slowstream:1", imagePullPolicy: IfNotPresent }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: slow }
+spec:
+  type: NodePort
+  selector: { app: slow }
+  ports: [{ name: http, port: 8080, targetPort: 8080 }]
+`;
 
 describe('three agents form a cluster', { skip }, () => {
   // 200-250 stays clear of freeLoopbackAddress's range used by other e2e files.
@@ -161,6 +199,42 @@ describe('three agents form a cluster', { skip }, () => {
       const hosts = await hostsAnswering(`http://${agent.address}/`);
       assert.equal(hosts.size, 4, `port 80 on ${agent.address}`);
     }
+  });
+
+  test('a restart of pods on other nodes cuts no request in flight through this one', async () => {
+    const leader = agents.find((a) => a.name === agreedLeader(agents))!;
+    const applied = leader.cli(['apply', '-f', '-'], SLOW);
+    assert.equal(applied.code, 0, applied.stderr);
+    const slowPods = () =>
+      (JSON.parse(leader.cli(['get', 'pods', '-l', 'app=slow', '-o', 'json']).stdout).items as any[]);
+    await waitFor(() => slowPods().filter(isReady).length === 3, 60_000);
+    assert.equal(new Set(slowPods().map((p) => p.spec.nodeName)).size, 3, 'one per node');
+    const svc = JSON.parse(leader.cli(['get', 'service', 'slow', '-o', 'json']).stdout);
+    const url = `http://${leader.address}:${(svc.items?.[0] ?? svc).spec.ports[0].nodePort}/cgi-bin/stream?2`;
+    const before = new Set(slowPods().map((p) => p.metadata.name));
+
+    // Three clients, each always with a two-second download in flight.
+    let loading = true;
+    const outcomes: string[] = [];
+    const client = async () => {
+      for (let i = 0; loading && i < 200; i++) {
+        outcomes.push(await fetchLength(url).then((n) => (n === 131072 ? 'ok' : `short ${n}`), (e) => String(e)));
+      }
+    };
+    const clients = [client(), client(), client()];
+    await new Promise((r) => setTimeout(r, 2500));
+    const restarted = leader.cli(['rollout', 'restart', 'deployment/slow']);
+    assert.equal(restarted.code, 0, restarted.stderr);
+    await waitFor(() => {
+      const now = slowPods();
+      return now.length === 3 && now.every((p) => !before.has(p.metadata.name) && isReady(p));
+    }, 120_000, () => JSON.stringify(slowPods().map((p) => [p.metadata.name, p.spec.nodeName])));
+    loading = false;
+    await Promise.all(clients);
+    const failures = outcomes.filter((o) => o !== 'ok');
+    assert.ok(outcomes.length >= 6, `only ${outcomes.length} downloads ran`);
+    assert.deepEqual(failures, []);
+    assert.equal(leader.cli(['delete', 'deployment', 'slow']).code, 0);
   });
 
   test("a dead follower's pods move to the others, and on restart it removes its stale containers", async () => {
