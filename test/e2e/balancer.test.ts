@@ -28,7 +28,9 @@ interface PodJson {
     deletionTimestamp?: string;
   };
   spec: { containers: { image: string; env?: { name: string; value: string }[] }[] };
-  status: { containerStatuses?: { ready: boolean }[] };
+  status: {
+    containerStatuses?: { ready: boolean; state?: { waiting?: { reason?: string } } }[];
+  };
 }
 
 function webManifest(image: string, replicas: number): string {
@@ -341,6 +343,36 @@ describe('the balancer drops nothing while a Deployment changes', { skip }, () =
       1,
     );
     assertNoFailures(t, seen);
+  });
+
+  test('a rollout to a missing image under load fails no request; undo restores it', async (t) => {
+    const missing = 'awesomeproduct/awsprdct:does-not-exist';
+    const [http80, raw] = webLoads();
+    let stuckSince = 0;
+    const stuck = () => {
+      const list = pods('web');
+      const pulling = list.some(
+        (p) =>
+          p.spec.containers[0].image === missing &&
+          /ImagePull/.test(p.status.containerStatuses?.[0]?.state?.waiting?.reason ?? ''),
+      );
+      const old = list.filter((p) => p.spec.containers[0].image.endsWith(':v2') && p.status.containerStatuses?.[0]?.ready);
+      if (!pulling || old.length !== 1) return false;
+      stuckSince ||= Date.now();
+      // Keep the load on for a while after the new pod got stuck.
+      return Date.now() - stuckSince > 3000;
+    };
+    const seen = await underLoad(
+      'web',
+      { http: http80, raw },
+      () => apply(webManifest(missing, 1)),
+      stuck,
+      1,
+    );
+    assertNoFailures(t, seen);
+    const undo = agent.cli(['rollout', 'undo', 'deployment/web']);
+    assert.equal(undo.code, 0, undo.stderr);
+    await waitFor(() => settled('web', 1, (p) => p.spec.containers[0].image.endsWith(':v2')), 60_000);
   });
 
   test('a 30-second download started before an update arrives whole', async (t) => {
