@@ -189,3 +189,43 @@ export class RolloutError extends FlotillaError {
     super(code, message, code === 'RolloutHistoryMissing' ? 404 : 500);
   }
 }
+
+/**
+ * Returned when a server removed from the cluster (`flotilla node remove`)
+ * tries to take part again with its old data: registering its node, or
+ * joining without wiping its data directory.
+ */
+export class NodeRemovedError extends FlotillaError {
+  constructor(name: string) {
+    super(
+      'NodeRemoved',
+      `node "${name}" was removed from the cluster; empty its data directory and ` +
+        'start it again with --join and --token to add it back',
+      409,
+    );
+  }
+}
+
+/**
+ * Returned by backup, restore and recover: a file that is not a Flotilla
+ * backup (BackupInvalid), a data directory that already holds state
+ * (DataDirNotEmpty) or holds none (DataDirEmpty), an agent still running
+ * on it (AgentRunning), or a backup asked for over the network
+ * (BackupForbidden).
+ */
+export class BackupError extends FlotillaError {
+  constructor(
+    code: 'BackupInvalid' | 'DataDirNotEmpty' | 'DataDirEmpty' | 'AgentRunning' | 'BackupForbidden',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, code === 'BackupForbidden' ? 403 : 400, options);
+  }
+}
+
+/** Returned by `flotilla drain` when the node still has pods after its --timeout. */
+export class DrainTimeoutError extends FlotillaError {
+  constructor(node: string, left: number) {
+    super('DrainTimeout', `node/${node}: ${left} pods still on the node after the timeout`, 504);
+  }
+}

@@ -6,9 +6,12 @@
  *
  * Starts a one-server agent (the baseline) and a three-server cluster on
  * loopback addresses of 127.0.X.0/24, then through each one's admin socket
- * creates ClusterIP Services (one committed command each, no containers):
- * one client in a row for the p50 latency, then CLIENTS clients at once
- * for commits per second. Cluster requests go round-robin to all three
+ * writes (one committed command each, no containers): one client in a row
+ * for the p50 latency, then CLIENTS clients at once for commits per second.
+ * BENCH_WRITE=patch (the default) merge-patches a label of one Service per
+ * client; BENCH_WRITE=create creates a ClusterIP Service per write, which
+ * also measures the balancers of three agents on one machine fighting for
+ * the same gateway port (every write retries and logs every listener). Cluster requests go round-robin to all three
  * servers, so two thirds are forwarded to the leader. Prints the figures
  * and their ratio to the baseline.
  */
@@ -21,6 +24,9 @@ const MAIN = path.resolve(__dirname, '..', '..', 'build', 'src', 'main.js');
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 100);
 const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 400);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
+const WRITE = process.env.BENCH_WRITE ?? 'patch';
+/** The agent's entry point; BENCH_MAIN measures another build. */
+const AGENT_MAIN = process.env.BENCH_MAIN ?? MAIN;
 
 const [workDir, pidFile, octet] = process.argv.slice(2);
 if (!workDir || !pidFile || !octet) fail('usage: raft-commits.js WORK_DIR PID_FILE OCTET');
@@ -36,7 +42,7 @@ async function startAgent(n, extra = []) {
   const logFile = path.join(workDir, `agent-${n}.log`);
   const log = fs.openSync(logFile, 'a');
   const args = [
-    MAIN, 'agent',
+    AGENT_MAIN, 'agent',
     '--data-dir', dataDir,
     '--name', `bench-${n}`,
     '--listen', `127.0.${octet}.${n}:7946`,
@@ -62,7 +68,8 @@ async function startAgent(n, extra = []) {
 function request(socketPath, method, urlPath, body) {
   return new Promise((resolve, reject) => {
     const payload = body ? JSON.stringify(body) : undefined;
-    const headers = payload ? { 'content-type': 'application/json' } : {};
+    const type = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
+    const headers = payload ? { 'content-type': type } : {};
     const req = http.request({ socketPath, method, path: urlPath, headers }, (res) => {
       let text = '';
       res.on('data', (d) => (text += d));
@@ -82,12 +89,27 @@ function service(name) {
 
 const SERVICES = '/api/v1/namespaces/default/services';
 
+/** One committed write: write `i` of the client `client`. */
+function write(socket, prefix, client, i) {
+  if (WRITE === 'create') return request(socket, 'POST', SERVICES, service(`${prefix}-${i}`));
+  const patch = { metadata: { labels: { write: String(i) } } };
+  return request(socket, 'PATCH', `${SERVICES}/${prefix}-c${client}`, patch);
+}
+
+/** In patch mode, the Service each client patches. */
+async function prepare(sockets, prefix, clients) {
+  if (WRITE === 'create') return;
+  for (let c = 0; c < clients; c++) {
+    await request(sockets[0], 'POST', SERVICES, service(`${prefix}-c${c}`));
+  }
+}
+
 /** p50 latency of one client creating services one after another. */
 async function sequentialP50(sockets, prefix) {
   const times = [];
   for (let i = 0; i < SEQUENTIAL; i++) {
     const started = process.hrtime.bigint();
-    await request(sockets[i % sockets.length], 'POST', SERVICES, service(`${prefix}-${i}`));
+    await write(sockets[i % sockets.length], prefix, 0, i);
     times.push(Number(process.hrtime.bigint() - started) / 1e6);
   }
   times.sort((a, b) => a - b);
@@ -98,10 +120,10 @@ async function sequentialP50(sockets, prefix) {
 async function throughput(sockets, prefix) {
   let next = 0;
   const started = Date.now();
-  const client = async () => {
+  const client = async (_, c) => {
     while (next < CONCURRENT) {
       const i = next++;
-      await request(sockets[i % sockets.length], 'POST', SERVICES, service(`${prefix}-${i}`));
+      await write(sockets[i % sockets.length], prefix, c, i);
     }
   };
   await Promise.all(Array.from({ length: CLIENTS }, client));
@@ -110,6 +132,8 @@ async function throughput(sockets, prefix) {
 
 async function main() {
   const single = await startAgent(10);
+  await prepare([single.socket], 'seq', 1);
+  await prepare([single.socket], 'par', CLIENTS);
   const baseline = {
     p50: await sequentialP50([single.socket], 'seq'),
     rate: await throughput([single.socket], 'par'),
@@ -121,6 +145,8 @@ async function main() {
   const join = ['--join', `127.0.${octet}.2:7946`, '--token', token];
   const others = [await startAgent(3, join), await startAgent(4, join)];
   const sockets = [founder.socket, ...others.map((a) => a.socket)];
+  await prepare(sockets, 'seq', 1);
+  await prepare(sockets, 'par', CLIENTS);
   const cluster = {
     p50: await sequentialP50(sockets, 'seq'),
     rate: await throughput(sockets, 'par'),

@@ -5,7 +5,9 @@
 #
 #   scripts/bench/raft-commits.sh
 #
-# BENCH_SEQUENTIAL, BENCH_CONCURRENT and BENCH_CLIENTS change the counts.
+# BENCH_SEQUENTIAL, BENCH_CONCURRENT and BENCH_CLIENTS change the counts;
+# BENCH_WRITE=patch|create the kind of write (see raft-commits.js), and
+# BENCH_MAIN another build's build/src/main.js.
 # Agents listen on 127.0.X.2-4 and 127.0.X.10 with a random X in 240..254;
 # the writes are ClusterIP Services, so no container is started. Whatever
 # happens, the agents are stopped by pid and the temp dir is removed.
@@ -21,7 +23,8 @@ cleanup() {
   if [[ -n "$WORK" && -f "${WORK}/pids" ]]; then
     while read -r pid; do
       # Only a pid whose command line names this run's temp dir is ours.
-      if tr '\0' ' ' <"/proc/${pid}/cmdline" 2>/dev/null | grep -qF "$WORK"; then
+      if [[ -r "/proc/${pid}/cmdline" ]] \
+        && { tr '\0' ' ' <"/proc/${pid}/cmdline"; } 2>/dev/null | grep -qF "$WORK"; then
         kill -KILL "$pid" 2>/dev/null || true
       fi
     done <"${WORK}/pids"

@@ -140,6 +140,25 @@ export class ResourceHandlers {
     }
   }
 
+  /**
+   * Patches a Node, of which only `spec.unschedulable` may change (what
+   * `kubectl cordon` and `uncordon` send); everything else a node reports
+   * itself.
+   */
+  async patchNode(res: ResourceInfo, name: string, r: ApiRequest): Promise<unknown> {
+    const apply = patcherFor(r.headers['content-type']);
+    const current = this.find(res, name);
+    const patched = apply(current, await r.body()) as { spec?: { unschedulable?: unknown } };
+    const value = patched?.spec?.unschedulable ?? false;
+    if (typeof value !== 'boolean') {
+      throw new BadRequestError(`spec.unschedulable: expected a boolean, got ${String(value)}`);
+    }
+    if (isDryRun(r)) return patched;
+    const command = { op: 'setUnschedulable' as const, name, unschedulable: value };
+    const result = await this.deps.log.propose(command);
+    return this.deps.decorate(result.object as StoredObject);
+  }
+
   /** Deletes a Deployment or Service; a pod is terminated and replaced by its owner. */
   async remove(res: ResourceInfo, name: string, r: ApiRequest): Promise<unknown> {
     const existing = this.find(res, name);

@@ -69,6 +69,8 @@ export function groupPrefix(group: string): string {
 function verbsOf(r: ResourceInfo): string[] {
   const verbs = ['get', 'list', 'watch'];
   if (r.writable) verbs.push('create', 'update', 'patch');
+  // Nodes take patches of spec.unschedulable only: cordon and uncordon.
+  if (r.kind === 'Node') verbs.push('patch');
   if (r.deletable) verbs.push('delete');
   return verbs;
 }

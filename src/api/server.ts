@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type pino from 'pino';
 import { FlotillaError, isUserError } from '../errors';
+import { serveBackup } from '../db/backup';
 import { validateManifest } from '../manifest/validate';
 import { newUid } from '../model/names';
 import type { ContainerRuntime } from '../runtime/container-runtime';
@@ -152,6 +153,10 @@ export class ApiServer {
       services: this.opts.metrics?.() ?? {},
     }));
     this.route('GET', '/apis/flotilla.io/v1/info', () => this.info());
+    this.route('GET', '/apis/flotilla.io/v1/backup', (r) => {
+      serveBackup(this.opts.store.db, r.raw, r.res);
+      return STREAMED;
+    });
   }
 
   /** Discovery, OpenAPI and the resources in Kubernetes' URL layout. */
@@ -190,6 +195,9 @@ export class ApiServer {
       this.route('PATCH', item, scoped((name, r) => h.patch(res, name, r)));
     }
     if (res.deletable) this.route('DELETE', item, scoped((name, r) => h.remove(res, name, r)));
+    if (res.kind === 'Node') {
+      this.route('PATCH', item, scoped((name, r) => h.patchNode(res, name, r)));
+    }
     if (res.kind === 'Deployment') {
       this.route('GET', `${item}/scale`, scoped((name) => h.getScale(res, name)));
       this.route('PUT', `${item}/scale`, scoped((name, r) => h.updateScale(res, name, r)));

@@ -49,8 +49,10 @@ export function buildProgram(): Command {
   addEdit(program);
   addRollout(program);
   addToken(program);
+  addBackup(program);
   addVersion(program);
   addKubeconfig(program);
+  addNodeCommands(program);
   return program;
 }
 
@@ -219,6 +221,47 @@ function addEdit(program: Command): void {
     );
 }
 
+function addNodeCommands(program: Command): void {
+  const simple = [
+    ['cordon', 'mark a node unschedulable: new pods avoid it', 'runCordon'],
+    ['uncordon', 'mark a node schedulable again', 'runUncordon'],
+  ] as const;
+  for (const [verb, description, fn] of simple) {
+    program
+      .command(verb)
+      .description(description)
+      .argument('<node>', 'the node name')
+      .action((name: string, _opts, cmd: Command) =>
+        withClient(cmd, async (client, output) => {
+          const commands = await import('./node-commands');
+          await commands[fn](client, name, output);
+        }),
+      );
+  }
+  program
+    .command('drain')
+    .description('cordon a node and move its pods elsewhere; waits until it has none')
+    .argument('<node>', 'the node name')
+    .option('--timeout <duration>', 'give up after this long (default 5m; 0 waits forever)')
+    .action((name: string, opts, cmd: Command) =>
+      withClient(cmd, async (client, output) => {
+        const { runDrain } = await import('./node-commands');
+        await runDrain(client, name, opts, output);
+      }),
+    );
+  const node = program.command('node').description('manage cluster members');
+  node
+    .command('remove')
+    .description('remove a node from the cluster; its pods are recreated elsewhere')
+    .argument('<node>', 'the node name (not the server you are talking to)')
+    .action((name: string, _opts, cmd: Command) =>
+      withClient(cmd, async (client, output) => {
+        const { runNodeRemove } = await import('./node-commands');
+        await runNodeRemove(client, name, output);
+      }),
+    );
+}
+
 function addToken(program: Command): void {
   const token = program.command('token').description("the cluster's join token");
   token
@@ -230,6 +273,37 @@ function addToken(program: Command): void {
         output.out(`${answer.token}\n`);
       }),
     );
+}
+
+function addBackup(program: Command): void {
+  program
+    .command('backup')
+    .description("save a consistent copy of the running agent's state to FILE")
+    .argument('<file>', 'where to write the backup')
+    .action(async (file: string, _opts, cmd: Command) => {
+      const { runBackup } = await import('./backup');
+      await runBackup(globalsOf(cmd).dataDir, file, processOutput());
+    });
+  program
+    .command('restore')
+    .description('write an empty --data-dir that starts a new one-server cluster from FILE')
+    .argument('<file>', 'a file written by flotilla backup')
+    .option('--name <name>', "the node's name (default: the backed-up node's)")
+    .action(async (file: string, opts: { name?: string }, cmd: Command) => {
+      const { runRestore } = await import('./backup');
+      await runRestore(globalsOf(cmd).dataDir, file, opts, processOutput());
+    });
+  program
+    .command('recover')
+    .description("turn a stopped member's --data-dir into a one-server cluster (quorum lost)")
+    .action(async (_opts, cmd: Command) => {
+      const { runRecover } = await import('./backup');
+      await runRecover(globalsOf(cmd).dataDir, processOutput());
+    });
+}
+
+function processOutput(): Output {
+  return (require('./context') as typeof import('./context')).processOutput;
 }
 
 function addKubeconfig(program: Command): void {

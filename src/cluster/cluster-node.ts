@@ -12,22 +12,33 @@ import {
   FlotillaError,
   InvalidError,
   JoinRefusedError,
+  NodeRemovedError,
   NoQuorumError,
+  NotFoundError,
 } from '../errors';
 import type { ApiServer } from '../api/server';
 import type { MembershipChange, Message } from '../raft';
+import type { Node } from '../model/types';
+import { isRemovedNode } from '../store/apply-nodes';
 import type { Store } from '../store/store';
 import { CLUSTER_PREFIX, HttpTransport } from './http-transport';
 import { RaftCommandLog, type RaftTiming } from './raft-command-log';
 import { peerKey } from './state-snapshot';
 import type { CallPath, ClusterEndpoint, ClusterTransport } from './transport';
+import { planVoterChange, type MemberHealth } from './voter-plan';
 import { errorToWire, messageFromJson, type MessageBatch } from './wire';
 
 /** The admin route that hands out the join token, on the unix socket only. */
 export const TOKENS_PATH = '/apis/flotilla.io/v1/tokens';
 /** Voters a new cluster grows to unless --voters says otherwise. */
 export const DEFAULT_MAX_VOTERS = 3;
+/** The admin route prefix of `POST .../nodes/NAME/remove`. */
+export const NODES_PATH = '/apis/flotilla.io/v1/nodes/';
+/** How long a voter stays dead before a Ready non-voter takes its place. */
+export const DEFAULT_PROMOTE_AFTER_MS = 30_000;
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
+const MEMBERSHIP_CHECK_MS = 500;
+const REMOVAL_WAIT_MS = 10_000;
 const JOIN_PATIENCE_MS = 60_000;
 
 /** A member's role as `get nodes` shows it. */
@@ -43,6 +54,8 @@ export interface ClusterNodeOptions {
   /** Defaults to HTTP; tests pass a memory transport. */
   transport?: ClusterTransport;
   timing?: Partial<RaftTiming>;
+  /** How long a voter stays dead before it is replaced (default 30 s). */
+  promoteAfterMs?: number;
 }
 
 /** An endpoint that is going away, and the log index that says so. */
@@ -84,6 +97,9 @@ export class ClusterNode implements ClusterEndpoint {
   readonly log: RaftCommandLog;
   private readonly opts: ClusterNodeOptions;
   private readonly transport: ClusterTransport;
+  private membershipTimer?: NodeJS.Timeout;
+  private changingMembership = false;
+  private removed = false;
 
   constructor(opts: ClusterNodeOptions) {
     this.opts = opts;
@@ -105,6 +121,9 @@ export class ClusterNode implements ClusterEndpoint {
     if (fresh && how.join) this.log.prepareToJoin();
     else if (fresh) this.log.bootstrap();
     this.log.start();
+    if (!fresh) this.refuseIfRemoved();
+    this.membershipTimer = setInterval(() => void this.keepVoters(), MEMBERSHIP_CHECK_MS);
+    this.membershipTimer.unref();
 
     if (fresh && !how.join) return this.found(how);
     if (fresh && how.join) return this.join(how.join, how.token ?? '');
@@ -117,6 +136,7 @@ export class ClusterNode implements ClusterEndpoint {
 
   /** Stops the log and closes connections. */
   async stop(): Promise<void> {
+    clearInterval(this.membershipTimer);
     this.log.stop();
     await this.transport.close();
   }
@@ -125,6 +145,95 @@ export class ClusterNode implements ClusterEndpoint {
   mount(api: ApiServer): void {
     api.mount(CLUSTER_PREFIX, (req, res) => void this.handleHttp(req, res));
     api.mount(TOKENS_PATH, (req, res) => this.handleToken(req, res));
+    api.mount(NODES_PATH, (req, res) => void this.handleNodeRemove(req, res));
+  }
+
+  /**
+   * Removes the member `name` from the cluster: its Node object, its pods
+   * (recreated elsewhere) and its address go at once, in one command; the
+   * leader then takes it out of the Raft configuration (see keepVoters),
+   * which this waits for. A server refuses to remove itself: it would stop
+   * receiving the log before it could confirm the outcome, and the caller
+   * would be left reading a store that no longer changes.
+   */
+  async removeMember(name: string): Promise<{ configured: boolean }> {
+    if (name === this.opts.nodeId) {
+      throw new ConflictError(
+        `node "${name}" is the server you are talking to; run node remove on another member`,
+      );
+    }
+    const { config } = this.log.status();
+    const known =
+      config.voters.includes(name) ||
+      config.learners.includes(name) ||
+      this.opts.store.get('Node', name) !== undefined;
+    if (!known) throw new NotFoundError('nodes', name);
+    await this.log.propose({ op: 'removeNode', name });
+    return { configured: await this.waitUntilGone(name) };
+  }
+
+  private async waitUntilGone(name: string): Promise<boolean> {
+    const deadline = Date.now() + REMOVAL_WAIT_MS;
+    while (Date.now() < deadline) {
+      const { config } = this.log.status();
+      if (!config.voters.includes(name) && !config.learners.includes(name)) return true;
+      await sleep(this.log.timing.tickMs);
+    }
+    return false;
+  }
+
+  /**
+   * On the leader, every MEMBERSHIP_CHECK_MS: makes the next change
+   * planVoterChange asks for, one at a time (Raft allows one pending).
+   */
+  private async keepVoters(): Promise<void> {
+    if (this.changingMembership || !this.log.isLeader()) return;
+    const { config } = this.log.status();
+    const store = this.opts.store;
+    const change = planVoterChange({
+      self: this.opts.nodeId,
+      voters: config.voters,
+      learners: config.learners,
+      maxVoters: Number(store.getMeta('max_voters') ?? DEFAULT_MAX_VOTERS),
+      removed: (id) => isRemovedNode(store, id),
+      health: (id) => this.healthOf(id),
+      promoteAfterMs: this.opts.promoteAfterMs ?? DEFAULT_PROMOTE_AFTER_MS,
+    });
+    if (!change) return;
+    this.changingMembership = true;
+    try {
+      await this.log.changeMembership(change);
+      this.opts.logger.info({ nodeId: change.nodeId, change: change.type }, 'membership changed');
+    } catch (err) {
+      this.opts.logger.warn({ err, change }, 'membership change failed; will retry');
+    } finally {
+      this.changingMembership = false;
+    }
+  }
+
+  private healthOf(id: string): MemberHealth | undefined {
+    const node = this.opts.store.get<Node>('Node', id);
+    const ready = node?.status.conditions.find((c) => c.type === 'Ready');
+    if (!ready) return undefined;
+    if (ready.status === 'True') return { ready: true };
+    const since = Date.parse(ready.lastTransitionTime ?? '');
+    return { ready: false, deadForMs: Number.isNaN(since) ? undefined : Date.now() - since };
+  }
+
+  /**
+   * A server whose own removal reached it (or whose tombstone it holds)
+   * must not act on its old state: it stops with a message saying how to
+   * come back.
+   */
+  private refuseIfRemoved(): void {
+    const { config } = this.log.status();
+    const id = this.opts.nodeId;
+    const members = [...config.voters, ...config.learners];
+    const dropped = members.length > 0 && !members.includes(id);
+    if (dropped || isRemovedNode(this.opts.store, id)) {
+      this.log.stop();
+      throw new NodeRemovedError(id);
+    }
   }
 
   /**
@@ -149,6 +258,21 @@ export class ClusterNode implements ClusterEndpoint {
       }),
     );
     await Promise.all(calls);
+  }
+
+  /**
+   * True once this server learnt, when it rejoined, that it had been removed
+   * while it was down; its log is stopped so it neither campaigns nor serves
+   * stale state.
+   */
+  wasRemoved(): boolean {
+    return this.removed;
+  }
+
+  private markRemoved(): void {
+    this.removed = true;
+    clearInterval(this.membershipTimer);
+    this.log.stop();
   }
 
   /** The role of the member `name` as this server knows it. */
@@ -225,7 +349,13 @@ export class ClusterNode implements ClusterEndpoint {
     try {
       await this.transport.callAddress(address, 'join', request, 15_000);
     } catch (err) {
-      this.opts.logger.warn({ err, join: address }, 'rejoin not confirmed');
+      // The error travels back by code, not as the same class.
+      if (err instanceof FlotillaError && err.code === 'NodeRemoved') {
+        this.opts.logger.error({ err }, 'this server was removed from the cluster');
+        this.markRemoved();
+      } else {
+        this.opts.logger.warn({ err, join: address }, 'rejoin not confirmed');
+      }
     }
   }
 
@@ -249,6 +379,10 @@ export class ClusterNode implements ClusterEndpoint {
       return this.transport.call(leaderId, 'join', request, 15_000);
     }
     this.checkToken(request.token);
+    if (isRemovedNode(this.opts.store, request.name)) {
+      if (!request.fresh) throw new NodeRemovedError(request.name);
+      await this.log.propose({ op: 'admitNode', name: request.name });
+    }
     await this.log.submit({ peer: { id: request.name, address: request.address } });
     const answer = { clusterId: this.opts.store.getMeta('cluster_id') };
     let { config } = this.log.status();
@@ -308,6 +442,28 @@ export class ClusterNode implements ClusterEndpoint {
         this.opts.logger.error({ err }, 'cluster request failed');
       }
       if (!res.headersSent) sendJson(res, wire.status, { error: wire });
+    }
+  }
+
+  /** `POST /apis/flotilla.io/v1/nodes/NAME/remove`, answered with a Status. */
+  private async handleNodeRemove(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ): Promise<void> {
+    req.resume();
+    const path = (req.url ?? '').slice(NODES_PATH.length).split('?')[0];
+    const match = /^([a-z0-9.-]+)\/remove$/.exec(path);
+    try {
+      if (!match) throw new FlotillaError('NotFound', `no node route ${path}`, 404);
+      if (req.method !== 'POST') throw new FlotillaError('MethodNotAllowed', 'expected POST', 405);
+      const { configured } = await this.removeMember(match[1]);
+      const message = configured
+        ? `node/${match[1]} removed`
+        : `node/${match[1]} removed from the store; the Raft configuration change is pending`;
+      sendJson(res, 200, { ...status(200, 'Removed', message), status: 'Success' });
+    } catch (err) {
+      const wire = errorToWire(err);
+      sendJson(res, wire.status, status(wire.status, wire.code, wire.message));
     }
   }
 

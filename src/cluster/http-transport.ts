@@ -4,6 +4,7 @@
  * in flight the next ones queue, and a member that does not answer loses
  * them (Raft resends what matters).
  */
+import net from 'node:net';
 import type pino from 'pino';
 import { Pool } from 'undici';
 import { FlotillaError, PeerUnreachableError } from '../errors';
@@ -75,7 +76,7 @@ export class HttpTransport implements ClusterTransport {
     body: unknown,
     timeoutMs: number,
   ): Promise<unknown> {
-    const pool = newPool(address, 1);
+    const pool = newPool(address, 1, this.localAddress());
     try {
       return await this.post(pool, address, path, body, timeoutMs);
     } finally {
@@ -90,8 +91,8 @@ export class HttpTransport implements ClusterTransport {
     if (known) void Promise.allSettled([known.pool.close(), known.calls.close()]);
     this.peers.set(id, {
       address,
-      pool: newPool(address, 1),
-      calls: newPool(address, MAX_CALLS),
+      pool: newPool(address, 1, this.localAddress()),
+      calls: newPool(address, MAX_CALLS, this.localAddress()),
       queue: [],
       inFlight: false,
       failing: false,
@@ -106,6 +107,19 @@ export class HttpTransport implements ClusterTransport {
     const pools = [...this.peers.values()].flatMap((p) => [p.pool.destroy(), p.calls.destroy()]);
     this.peers.clear();
     await Promise.allSettled(pools);
+  }
+
+  /**
+   * The listen host when it is a specific IP. Without it, connections to
+   * another loopback or secondary address leave from the route's default
+   * source (127.0.0.1 on lo), so a firewall rule naming this server's
+   * address would not see its cluster traffic.
+   */
+  private localAddress(): string | undefined {
+    const at = this.opts.selfAddress.lastIndexOf(':');
+    const host = this.opts.selfAddress.slice(0, at).replace(/^\[|\]$/g, '');
+    const unspecified = host === '0.0.0.0' || host === '::';
+    return net.isIP(host) !== 0 && !unspecified ? host : undefined;
   }
 
   private async flush(id: string, peer: Peer): Promise<void> {
@@ -172,10 +186,11 @@ export class HttpTransport implements ClusterTransport {
   }
 }
 
-function newPool(address: string, connections: number): Pool {
+function newPool(address: string, connections: number, localAddress?: string): Pool {
   return new Pool(`http://${address}`, {
     connections,
     keepAliveTimeout: 30_000,
     connect: { timeout: 2000 },
+    ...(localAddress ? { localAddress } : {}),
   });
 }

@@ -25,12 +25,14 @@ import {
   type MembershipChange,
   type Message,
   type RaftStatus,
+  type Ready,
   type Snapshot,
 } from '../raft';
 import { applyCommand } from '../store/apply';
 import type { CommandLog } from '../store/command-log';
 import type { Command, CommandResult } from '../store/commands';
 import type { Store } from '../store/store';
+import { coalesceAppends } from './coalesce';
 import { clearState, dumpState, installState, peerKey, readPeers } from './state-snapshot';
 import type { CallPath, ClusterEndpoint, ClusterTransport } from './transport';
 import { decodeRecord, encodeRecord, type LogRecord } from './wire';
@@ -91,6 +93,10 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
   private node?: RaftNode;
   private timer?: NodeJS.Timeout;
   private leading = false;
+  /** Set while a drain is scheduled for the end of this turn of the event loop. */
+  private drainScheduled = false;
+  /** Term and vote as last written with fsync; a change of either needs one again. */
+  private durable: { term: number; vote: string } = { term: 0, vote: '' };
   /** Proposals of this leader, by log index. */
   private readonly waiters = new Map<number, Waiter>();
   /** Callers waiting for the local applied index to reach theirs. */
@@ -137,6 +143,7 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
   /** Restores the core from storage and starts ticking. */
   start(): void {
     const restored = restoreState(this.storage);
+    this.durable = { term: restored.hardState.term, vote: restored.hardState.vote };
     let applied = Number(this.store.getMeta('applied_index') ?? 0);
     const snap = restored.snapshot;
     // A crash between storing a received snapshot and installing it.
@@ -187,7 +194,7 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
       const leader = await this.waitForLeader(deadline);
       if (leader === this.id) {
         const r = this.requireNode().propose(encodeRecord(record));
-        if (r.ok) return this.awaitApplied(r.index, r.term, deadline, () => this.drain());
+        if (r.ok) return this.awaitApplied(r.index, r.term, deadline, () => this.drainSoon());
       } else {
         const result = await this.tryForward(leader, record, deadline);
         if (result) return result;
@@ -200,7 +207,7 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
   async changeMembership(change: MembershipChange): Promise<CommandResult> {
     const deadline = Date.now() + this.timing.proposeTimeoutMs;
     const r = this.requireNode().proposeChange(change);
-    if (r.ok) return this.awaitApplied(r.index, r.term, deadline, () => this.drain());
+    if (r.ok) return this.awaitApplied(r.index, r.term, deadline, () => this.drainSoon());
     if (r.reason === 'notLeader') throw new NotLeaderError(r.leaderId || undefined);
     if (r.reason === 'changePending') throw new ConflictError(`membership change: ${r.detail}`);
     throw new InvalidError(`membership change: ${r.detail}`);
@@ -231,7 +238,7 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
     this.heard.set(from, Date.now());
     if (address) this.transport.setPeer(from, address);
     for (const m of messages) this.node.step(m);
-    this.drain();
+    this.drainSoon();
   }
 
   async serve(path: CallPath, body: unknown): Promise<unknown> {
@@ -242,7 +249,7 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
     const deadline = Date.now() + this.timing.proposeTimeoutMs;
     const r = node.propose(encodeRecord((body as { record: LogRecord }).record));
     if (!r.ok) throw new NotLeaderError(r.leaderId || undefined);
-    return this.awaitApplied(r.index, r.term, deadline, () => this.drain());
+    return this.awaitApplied(r.index, r.term, deadline, () => this.drainSoon());
   }
 
   // ---- the Ready cycle ------------------------------------------------------
@@ -265,13 +272,27 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
     }
   }
 
+  /**
+   * Drains once every callback of this turn of the event loop has had its
+   * say: the proposals and messages that arrived together then share one
+   * Raft round, one fsync'd log write and one apply transaction.
+   */
+  private drainSoon(): void {
+    if (this.drainScheduled) return;
+    this.drainScheduled = true;
+    setImmediate(() => {
+      this.drainScheduled = false;
+      if (this.node && this.timer) this.drain();
+    });
+  }
+
   /** Does the core's work in the order its contract requires. */
   private drain(): void {
     const node = this.requireNode();
     while (node.hasReady()) {
       const rd = node.ready();
-      this.storage.save(persistBatch(rd));
-      if (rd.messages.length > 0) this.transport.send(rd.messages);
+      this.saveReady(rd);
+      if (rd.messages.length > 0) this.transport.send(coalesceAppends(rd.messages));
       if (rd.snapshot) this.installSnapshot(rd.snapshot);
       this.applyEntries(rd.committedEntries);
       if (rd.softState) this.logRole(rd.softState.role, rd.softState.leaderId);
@@ -280,6 +301,40 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
     this.maybeCompact();
     this.setLeading(node.status().role === 'leader' && node.leaseValid());
     this.releaseAppliedWaiters();
+  }
+
+  /**
+   * Persists a Ready. Entries, snapshots, terms and votes are fsync'd before
+   * any message leaves. A change of the commit index alone is not: Raft
+   * keeps it in volatile state, and a server that forgets it learns it
+   * again from the leader.
+   */
+  private saveReady(rd: Ready): void {
+    const hs = rd.hardState;
+    const termOrVote = hs && (hs.term !== this.durable.term || hs.vote !== this.durable.vote);
+    if (rd.entries.length > 0 || rd.snapshot || termOrVote) {
+      this.storage.save(persistBatch(rd));
+      if (hs) this.durable = { term: hs.term, vote: hs.vote };
+    } else if (hs) {
+      this.withoutFsync(() => this.storage.save(persistBatch(rd)));
+    }
+  }
+
+  /**
+   * Runs SQLite writes that need no fsync of their own: everything they
+   * write can be redone from the fsync'd log after a crash. WAL frames are
+   * recovered as a prefix, so they can never outlive the log entries they
+   * follow, and the next fsync'd commit makes them durable too. Nothing
+   * else may run inside: change listeners write state that is not redone.
+   */
+  private withoutFsync<T>(fn: () => T): T {
+    const db = this.store.db;
+    db.pragma('synchronous = NORMAL');
+    try {
+      return fn();
+    } finally {
+      db.pragma('synchronous = FULL');
+    }
   }
 
   private installSnapshot(snapshot: Snapshot): void {
@@ -304,7 +359,7 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
     let start = 0;
     let end = entries.length;
     while (start < entries.length) {
-      const run = this.applyRun(entries, start, end);
+      const run = this.withoutFsync(() => this.applyRun(entries, start, end));
       if ('results' in run) {
         this.store.publishPending(entries[end - 1].index);
         run.results.forEach((result, k) => this.finish(entries[start + k], { result }));
@@ -346,7 +401,8 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
   }
 
   private recordFailure(entry: Entry, error: FlotillaError): void {
-    this.store.db.transaction(() => this.store.setMeta('applied_index', String(entry.index)))();
+    const record = () => this.store.setMeta('applied_index', String(entry.index));
+    this.withoutFsync(() => this.store.db.transaction(record)());
     this.logger.debug({ index: entry.index, err: error }, 'command failed to apply');
     this.finish(entry, { error });
   }
@@ -403,6 +459,10 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
   private setLeading(leading: boolean): void {
     if (leading === this.leading) return;
     this.leading = leading;
+    // The lease lapses before the core steps down: this line marks when
+    // the controllers stopped, which the role change alone would not show.
+    const { term } = this.requireNode().status();
+    this.logger.info({ leading, term }, leading ? 'leading' : 'stopped leading');
     this.emit('leading', leading);
   }
 

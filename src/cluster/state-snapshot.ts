@@ -3,6 +3,7 @@
  * the replicated meta keys at an applied index, and its installation on a
  * server that replaces its tables with it and tells listeners what changed.
  */
+import { REMOVED_NODE_PREFIX } from '../store/apply-nodes';
 import type { Change, Kind, Store, StoredObject } from '../store/store';
 
 /** Meta keys every server holds alike; the others (node name, applied index) are local. */
@@ -25,7 +26,8 @@ interface StateDump {
 
 /** True for a meta key that is part of the replicated state. */
 export function isReplicatedMeta(key: string): boolean {
-  return REPLICATED_META.includes(key) || key.startsWith(PEER_PREFIX);
+  const prefixed = key.startsWith(PEER_PREFIX) || key.startsWith(REMOVED_NODE_PREFIX);
+  return REPLICATED_META.includes(key) || prefixed;
 }
 
 /** The meta key holding a member's address. */

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 import { FlotillaError } from '../errors';
+import { checkIntegrity, damagedDatabase, isDamage } from './integrity';
 import { MIGRATIONS } from './migrations';
 import { betterSqliteNativeBinding } from './native-binding';
 
@@ -16,10 +17,18 @@ export class DatabaseError extends FlotillaError {
 }
 
 /**
- * Opens (creating if needed) the agent's state database and brings its schema
- * up to date. WAL lets readers run beside the single writer; synchronous=FULL
- * makes every commit durable before it returns, which is what lets the agent
- * acknowledge a change the moment its transaction commits.
+ * The WAL file is truncated to this size after a checkpoint. Without a
+ * limit it stays as large as the biggest burst of writes ever made.
+ */
+export const WAL_SIZE_LIMIT_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Opens (creating if needed) the agent's state database, checks it for
+ * damage and brings its schema up to date. WAL lets readers run beside the
+ * single writer; synchronous=FULL makes every commit durable before it
+ * returns, which is what lets the agent acknowledge a change the moment its
+ * transaction commits. SQLite checkpoints the WAL every 1000 pages by
+ * itself (wal_autocheckpoint), and journal_size_limit then shrinks it.
  */
 export function openDatabase(file: string): Database {
   // Loaded here, not at the top, so that CLI commands that never touch the
@@ -35,12 +44,21 @@ export function openDatabase(file: string): Database {
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
     db.pragma('foreign_keys = ON');
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
   } catch (err) {
+    if (isDamage(err)) throw damagedDatabase(file, errorText(err), err);
     throw new DatabaseError(`cannot open state database ${file}: ${errorText(err)}`, {
       cause: err,
     });
   }
-  migrate(db, file);
+  try {
+    checkIntegrity(db, file);
+    migrate(db, file);
+  } catch (err) {
+    db.close();
+    if (isDamage(err)) throw damagedDatabase(file, errorText(err), err);
+    throw err;
+  }
   return db;
 }
 

@@ -18,6 +18,7 @@ import type {
 } from './commands';
 import type { Kind, Store, StoredObject } from './store';
 import { recordEvents } from './apply-events';
+import { admitNode, refuseRemovedNode, removeNode, setUnschedulable } from './apply-nodes';
 
 /** Annotation that numbers a Deployment's revisions, as Kubernetes does. */
 export const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
@@ -66,6 +67,14 @@ export function applyCommand(store: Store, index: number, command: Command): Com
       return { index };
     case 'recordEvents':
       recordEvents(store, index, command);
+      return { index };
+    case 'setUnschedulable':
+      return { index, object: setUnschedulable(store, index, command) };
+    case 'removeNode':
+      removeNode(store, index, command);
+      return { index };
+    case 'admitNode':
+      admitNode(store, command);
       return { index };
   }
 }
@@ -461,6 +470,7 @@ function markCompleted(store: Store, index: number, name: string | undefined) {
 }
 
 function registerNode(store: Store, index: number, cmd: RegisterNodeCommand) {
+  refuseRemovedNode(store, cmd.node.metadata.name);
   const existing = store.get<Node>('Node', cmd.node.metadata.name);
   const node: Node = {
     apiVersion: 'v1',

@@ -112,6 +112,29 @@ export interface NodeConditionCommand {
   now: string;
 }
 
+/** Marks a node (un)schedulable: cordon and uncordon. */
+export interface SetUnschedulableCommand {
+  op: 'setUnschedulable';
+  name: string;
+  unschedulable: boolean;
+}
+
+/**
+ * Removes a node from the cluster: its Node object and its pods go (their
+ * controllers recreate the pods elsewhere), its address is forgotten, and
+ * a tombstone keeps it from registering again until it is admitted anew.
+ */
+export interface RemoveNodeCommand {
+  op: 'removeNode';
+  name: string;
+}
+
+/** Lifts a removed node's tombstone: it joined again with an empty data directory. */
+export interface AdmitNodeCommand {
+  op: 'admitNode';
+  name: string;
+}
+
 /** What a component saw happen to one object, before aggregation. */
 export interface EventRecord {
   involvedObject: { kind: string; name: string; uid?: string };
@@ -150,7 +173,10 @@ export type Command =
   | DeploymentStatusCommand
   | RegisterNodeCommand
   | NodeConditionCommand
-  | RecordEventsCommand;
+  | RecordEventsCommand
+  | SetUnschedulableCommand
+  | RemoveNodeCommand
+  | AdmitNodeCommand;
 
 /** What applying `apply` did to each object, in input order. */
 export interface ApplyOutcome {
