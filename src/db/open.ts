@@ -37,7 +37,7 @@ export function openDatabase(file: string): Database {
   const Sqlite = require('better-sqlite3') as typeof BetterSqlite3;
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
 
-  let db: Database;
+  let db: Database | undefined;
   try {
     db = new Sqlite(file, { nativeBinding: betterSqliteNativeBinding() });
     db.pragma('journal_mode = WAL');
@@ -46,6 +46,7 @@ export function openDatabase(file: string): Database {
     db.pragma('foreign_keys = ON');
     db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
   } catch (err) {
+    db?.close();
     if (isDamage(err)) throw damagedDatabase(file, errorText(err), err);
     throw new DatabaseError(`cannot open state database ${file}: ${errorText(err)}`, {
       cause: err,
