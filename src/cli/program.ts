@@ -53,6 +53,7 @@ export function buildProgram(): Command {
   addVersion(program);
   addKubeconfig(program);
   addNodeCommands(program);
+  addInstall(program);
   return program;
 }
 
@@ -63,7 +64,9 @@ function addAgent(program: Command): void {
     .option('--name <name>', "this node's name (default: the host name)")
     .option('--listen <host:port>', 'address for cluster traffic')
     .option('--join <host:port>', 'address of a member of the cluster to join')
-    .option('--token <token>', 'the shared secret of the cluster')
+    .addOption(
+      new Option('--token <token>', 'the shared secret of the cluster').env('FLOTILLA_TOKEN'),
+    )
     .option('--voters <n>', 'founder only: voters the cluster grows to, up to 5 (default 3)')
     .option('--node-grace <seconds>', "a dead node's pods move after this (default 5)")
     .option('--log-level <level>', 'trace, debug, info, warn or error')
@@ -336,5 +339,37 @@ function addVersion(program: Command): void {
         return ctx.createClient(globalsOf(cmd));
       };
       await runVersion(client, opts, write);
+    });
+}
+
+function addInstall(program: Command): void {
+  const paths = (cmd: Command) =>
+    cmd
+      .option('--prefix <dir>', 'the binary is PREFIX/bin/flotilla', '/usr/local')
+      .option('--unit-dir <dir>', 'where the systemd unit goes', '/etc/systemd/system')
+      .option('--config-dir <dir>', 'where the token file goes', '/etc/flotilla')
+      .option('--dry-run', 'print the files and the steps without doing them');
+  paths(program.command('install'))
+    .description('install this binary as a systemd service running `flotilla agent`')
+    .option('--binary <path>', 'the executable to copy (default: this single executable)')
+    .option('--name <name>', "this node's name (default: the host name)")
+    .option('--listen <host:port>', 'address for cluster traffic')
+    .option('--join <host:port>', 'address of a member of the cluster to join')
+    .option('--token <token>', 'the join token; kept in a mode 0600 file, not in the unit')
+    .option('--voters <n>', 'founder only: voters the cluster grows to')
+    .option('--node-grace <seconds>', "a dead node's pods move after this")
+    .option('--log-level <level>', 'trace, debug, info, warn or error')
+    .option('--container-label <k=v>', 'label for every container (repeatable)', collect)
+    .action(async (flags, cmd: Command) => {
+      const { runInstall } = await import('./install');
+      await runInstall(globalsOf(cmd).dataDir, flags, processOutput());
+    });
+  paths(program.command('uninstall'))
+    .description('stop and remove the service; containers and data stay unless --purge')
+    .option('--keep-binary', 'leave PREFIX/bin/flotilla in place')
+    .option('--purge', "also remove this node's containers and the data directory")
+    .action(async (flags, cmd: Command) => {
+      const { runUninstall } = await import('./install');
+      await runUninstall(globalsOf(cmd).dataDir, flags, processOutput());
     });
 }
