@@ -5,6 +5,7 @@
  * commits locally and this server always leads.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createActor, fromPromise, type Actor } from 'xstate';
@@ -79,6 +80,11 @@ export class Agent {
   /** Opens the state, restores the actors and starts serving. */
   async start(): Promise<void> {
     const { dataDir, logger } = this.config;
+    if (await socketAnswers(this.socketPath)) {
+      // Two agents on one database would both act, and the second would
+      // take the first one's socket away.
+      throw new AgentConfigError(`an agent is already running on ${dataDir}; stop it first`);
+    }
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const db = (this.db = openDatabase(path.join(dataDir, 'state.db')));
     const store = (this.store = new Store(db));
@@ -397,6 +403,19 @@ function selfNode(name: string, address: string, ready: boolean, reason?: string
 function withRole(node: StoredObject, role: string): StoredObject {
   const metadata = node.metadata as StoredObject['metadata'] & { annotations?: Record<string, string> };
   return { ...node, metadata: { ...metadata, annotations: { ...(metadata.annotations ?? {}), [ROLE_ANNOTATION]: role } } };
+}
+
+/** True when something accepts connections on the unix socket at `file`. */
+function socketAnswers(file: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (!fs.existsSync(file)) return resolve(false);
+    const socket = net.connect(file);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 /** Splits "host:port" or "[v6]:port". */

@@ -53,6 +53,9 @@ import {
 
 type DeploymentActor = Actor<typeof deploymentMachine>;
 
+/** Most pods one rollout step creates; the next step creates more. */
+const MAX_PODS_PER_STEP = 100;
+
 /** What the controllers need from the agent. */
 export interface ControllerOptions {
   store: Store;
@@ -189,8 +192,10 @@ export class DeploymentControllers {
       await log.propose({ op: 'terminatePods', pods: targets, now: stamp });
     }
     if (plan.create > 0) {
-      const fresh = Array.from({ length: plan.create }, () => newPod(d, current, stamp));
-      this.opts.logger.info({ deployment: name, count: plan.create }, 'creating pods');
+      // Large scale-ups go in steps, so that no single command is huge.
+      const count = Math.min(plan.create, MAX_PODS_PER_STEP);
+      const fresh = Array.from({ length: count }, () => newPod(d, current, stamp));
+      this.opts.logger.info({ deployment: name, count }, 'creating pods');
       await log.propose({ op: 'createPods', pods: fresh });
     }
     const result = await this.reportStatus(d, replicaSets, current);

@@ -383,6 +383,7 @@ export class ClusterNode implements ClusterEndpoint {
       if (!request.fresh) throw new NodeRemovedError(request.name);
       await this.log.propose({ op: 'admitNode', name: request.name });
     }
+    this.refuseNameInUse(request);
     await this.log.submit({ peer: { id: request.name, address: request.address } });
     const answer = { clusterId: this.opts.store.getMeta('cluster_id') };
     let { config } = this.log.status();
@@ -397,6 +398,30 @@ export class ClusterNode implements ClusterEndpoint {
     await this.changeWithRetry({ type, nodeId: request.name });
     this.opts.logger.info({ nodeId: request.name, change: type }, 'member added');
     return answer;
+  }
+
+  /**
+   * A fresh server asking to join under the name of a member that is alive
+   * at another address is a second machine with the same name (cloned hosts
+   * share a host name), not that member wiped: taking the name would cut the
+   * live member out of the cluster.
+   */
+  private refuseNameInUse(request: JoinRequest): void {
+    if (!request.fresh) return;
+    const { store, nodeId } = this.opts;
+    const known = store.getMeta(peerKey(request.name));
+    if (!known || known === request.address) return;
+    const node = store.get<{ status?: { conditions?: { type: string; status: string }[] } }>(
+      'Node',
+      request.name,
+    );
+    const ready = node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    if (request.name === nodeId || ready) {
+      throw new JoinRefusedError(
+        `join refused: a member named "${request.name}" is alive at ${known}; ` +
+          'start this server with another --name',
+      );
+    }
   }
 
   private async changeWithRetry(change: MembershipChange) {

@@ -53,6 +53,12 @@ export function readDeployment(c: Checker, value: unknown): Deployment {
   return { apiVersion: 'apps/v1', kind: 'Deployment', metadata, spec };
 }
 
+/**
+ * Far above what a fleet of fifty servers runs (110 pods each), and low
+ * enough that a typo cannot make the controller create millions of pods.
+ */
+export const MAX_REPLICAS = 10_000;
+
 function readDeploymentSpec(c: Checker, value: unknown, path: FieldPath): DeploymentSpec {
   if (value === undefined || value === null) c.fail(path, 'required field is missing');
   const fields = readObject(c, value, path, SPEC_RULES);
@@ -63,7 +69,9 @@ function readDeploymentSpec(c: Checker, value: unknown, path: FieldPath): Deploy
 
   const int = (name: string) => optInt(c, fields[name], [...path, name], { min: 0 });
   const spec: DeploymentSpec = {
-    replicas: int('replicas') ?? DEPLOYMENT_DEFAULTS.replicas,
+    replicas:
+      optInt(c, fields.replicas, [...path, 'replicas'], { min: 0, max: MAX_REPLICAS }) ??
+      DEPLOYMENT_DEFAULTS.replicas,
     selector,
     template,
     strategy,

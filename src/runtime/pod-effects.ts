@@ -15,6 +15,7 @@ import { startProbing, type ProberInput, type ProbeResult } from '../actors/prob
 import type { Probe } from '../manifest/types';
 import { RuntimeError } from '../errors';
 import type { ContainerCreateSpec, ContainerRuntime } from './container-runtime';
+import { parseCpuMillis, parseMemoryBytes } from '../manifest/quantity';
 import { buildContainerLabels, hashContainerSpec } from './labels';
 import { executeProbe, type ExecInContainer, type ProbeTarget } from './probes';
 
@@ -160,21 +161,18 @@ async function checkContainer(runtime: ContainerRuntime, ctx: PodContext): Promi
   };
 }
 
-const MEMORY_UNITS: Record<string, number> = {
-  '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4,
-};
-
-/** Bytes of a Kubernetes memory quantity ("128Mi", "1G"), undefined when absent. */
+/**
+ * Bytes of a Kubernetes memory quantity ("128Mi", "1G", "24683792Ki"),
+ * undefined when absent or unreadable. Shares the manifest module's parser,
+ * so that what apply accepts is what the scheduler and Docker read.
+ */
 export function parseMemory(quantity: string | undefined): number | undefined {
-  if (!quantity) return undefined;
-  const m = /^(\d+(?:\.\d+)?)([kMGT]i?|)$/.exec(quantity);
-  if (!m || MEMORY_UNITS[m[2]] === undefined) return undefined;
-  return Math.round(Number(m[1]) * MEMORY_UNITS[m[2]]);
+  return quantity ? parseMemoryBytes(quantity) : undefined;
 }
 
 /** Billionths of a CPU of a Kubernetes CPU quantity ("500m", "2"). */
 export function parseCpu(quantity: string | undefined): number | undefined {
   if (!quantity) return undefined;
-  const milli = quantity.endsWith('m') ? Number(quantity.slice(0, -1)) : Number(quantity) * 1000;
-  return Number.isFinite(milli) ? Math.round(milli * 1e6) : undefined;
+  const milli = parseCpuMillis(quantity);
+  return milli === undefined ? undefined : milli * 1e6;
 }

@@ -83,6 +83,13 @@ describe('one agent runs the AwesomeProduct example', { skip }, () => {
     assert.deepEqual(await hostsAnswering(`http://${agent.address}:80/`), names);
   });
 
+  test('a second agent on the same data directory is refused and the first keeps serving', async () => {
+    const r = agent.cli(['agent', '--name', agent.name, '--listen', `${agent.address}:7947`]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /an agent is already running on .*; stop it first/);
+    assert.equal(agent.cli(['get', 'pods']).code, 0);
+  });
+
   test('a container removed with docker rm -f is replaced', async () => {
     const victim = (await agent.containers(false))[0];
     const { spawnSync } = await import('node:child_process');

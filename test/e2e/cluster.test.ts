@@ -171,6 +171,22 @@ describe('three agents form a cluster', { skip }, () => {
       const errorLines = r.stderr.split('\n').filter((l) => l.startsWith('error: '));
       assert.equal(errorLines.length, 1, r.stderr);
       assert.match(errorLines[0], /join refused/);
+
+      // The right token but the name of a live member: refused, nothing taken over.
+      const twinDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-e2e-twin-'));
+      const twin = [
+        ...pre, 'agent',
+        '--data-dir', twinDir,
+        '--name', agents[1].name,
+        '--listen', `127.0.${octet}.6:7946`,
+        '--join', `${first.address}:7946`,
+        '--token', first.joinToken()!,
+      ];
+      const t = spawnSync(cmd, twin, { encoding: 'utf8', timeout: 30_000, env });
+      fs.rmSync(twinDir, { recursive: true, force: true });
+      assert.equal(t.status, 1, t.stderr);
+      assert.match(t.stderr, new RegExp(`a member named "${agents[1].name}" is alive`));
+      assert.equal(agreedLeader(agents) !== undefined, true);
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }

@@ -191,7 +191,7 @@ describe('Deployment', () => {
     const replicas = (n: unknown) => deployment((d) => (d.spec.replicas = n));
     refuse(replicas('3'), 'spec.replicas', /expected integer, got string "3"/);
     refuse(replicas(1.5), 'spec.replicas', /got number 1.5/);
-    refuse(replicas(-1), 'spec.replicas', /expected integer >= 0, got -1/);
+    refuse(replicas(-1), 'spec.replicas', /expected integer between 0 and 10000, got -1/);
     assert.equal(acceptDeployment(replicas(0)).spec.replicas, 0);
   });
 
@@ -269,6 +269,11 @@ describe('Deployment', () => {
       pod(d).containers.push({ name: 'side', image: 'envoy', ports });
     });
     refuse(value, `${POD}.containers[1].ports[0].name`, /duplicate port name "http"/);
+  });
+
+  test('refuses a replica count no fleet could run, before anything is created', () => {
+    const value = deployment((d) => (d.spec.replicas = 100_000_000));
+    refuse(value, 'spec.replicas', /between 0 and 10000/);
   });
 
   test('refuses a second container, which Flotilla would not run', () => {
