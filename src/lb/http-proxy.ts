@@ -78,7 +78,8 @@ class HttpExchange {
   private readonly client: ClientSide;
   private readonly headers: string[];
   private readonly hasBody: boolean;
-  private retried = false;
+  /** Resends so far. */
+  private resends = 0;
 
   constructor(
     private readonly listener: ListenerState,
@@ -146,8 +147,13 @@ class HttpExchange {
     }
     const refused = isConnectFailure(err);
     this.route.reportFailure(endpoint, err, refused);
-    if (!this.retried && this.mayResend(err, refused)) {
-      this.retried = true;
+    // A refused connect is retried once, elsewhere. A pooled connection the
+    // backend closed while idle may be followed by others it closed too
+    // (busybox httpd closes every CGI connection silently), so those get a
+    // few tries; each failed one leaves the pool.
+    const limit = refused ? 1 : STALE_RESENDS;
+    if (this.resends < limit && this.mayResend(err, refused)) {
+      this.resends += 1;
       // A connection the backend closed while idle says nothing about the
       // backend itself, so with no other endpoint the same one gets a
       // second try on a fresh connection.
@@ -187,6 +193,9 @@ class HttpExchange {
     this.res.end(text);
   }
 }
+
+/** Tries after a reused connection turned out closed. */
+const STALE_RESENDS = 3;
 
 /** Callbacks a relay reports to; each runs at most once per outcome. */
 interface RelayEvents {

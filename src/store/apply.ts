@@ -418,6 +418,12 @@ function bindPod(store: Store, index: number, name: string, uid: string, nodeNam
 function terminatePod(store: Store, index: number, name: string, uid: string, now: string) {
   const pod = livePod(store, name, uid);
   if (!pod || pod.metadata.deletionTimestamp) return;
+  if (!pod.spec.nodeName) {
+    // Never placed, so no node has a container to stop: nobody else would
+    // ever finish its termination.
+    store.remove('Pod', pod as unknown as StoredObject, index);
+    return;
+  }
   pod.metadata.deletionTimestamp = now;
   store.put('Pod', pod as unknown as StoredObject, index);
 }

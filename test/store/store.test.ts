@@ -328,7 +328,7 @@ describe('store: commands and the log', () => {
     rejectsWith(create, 'AlreadyExists');
   });
 
-  it('removes the ReplicaSets of a deleted Deployment and marks its pods terminating', () => {
+  it('removes the ReplicaSets of a deleted Deployment, marks its placed pods terminating and removes unplaced ones', () => {
     t.apply(deployment('web', { image: 'app:1' }), deployment('other'));
     t.apply(deployment('web', { image: 'app:2' }));
     const [rs1, rs2] = replicaSetsOf(t, 'web');
@@ -345,7 +345,7 @@ describe('store: commands and the log', () => {
       [otherRs.metadata.name],
     );
     const stamp = (name: string) => t.store.get<Pod>('Pod', name)!.metadata.deletionTimestamp;
-    assert.equal(stamp('web-a'), later);
+    assert.equal(t.store.get<Pod>('Pod', 'web-a'), undefined, 'never placed: removed at once');
     assert.equal(stamp('web-b'), later);
     assert.equal(stamp('other-a'), undefined);
   });
