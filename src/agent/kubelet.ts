@@ -205,18 +205,20 @@ export class Kubelet {
     const status = podStatusOf(state, snap.context as PodContext, this.opts.nodeAddress);
     if (sameContent(status, entry.reported)) return;
     entry.reporting = true;
+    let sent = false;
     try {
       await this.opts.log.propose({ op: 'podStatus', name: podName, uid: entry.uid, status });
       entry.reported = status;
+      sent = true;
     } catch (err) {
       this.opts.logger.warn({ err, podName }, 'cannot report pod status');
     } finally {
       entry.reporting = false;
     }
-    // A change that arrived while reporting is sent now.
-    if (!sameContent(entry.reported, podStatusOf(flattenState(entry.actor.getSnapshot().value), entry.actor.getSnapshot().context as PodContext, this.opts.nodeAddress))) {
-      void this.reportStatus(podName, entry);
-    }
+    // Changes made while reporting were skipped above; one more pass sends
+    // them (it returns at once when nothing changed). After a failure the
+    // next change of the actor retries.
+    if (sent) void this.reportStatus(podName, entry);
   }
 
   private async removePod(podName: string, uid: string): Promise<void> {

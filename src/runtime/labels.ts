@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../model/canonical';
 
 /** Label keys Flotilla puts on every container it creates. */
 export const LABEL = {
@@ -103,22 +104,4 @@ export function matchesLabels(
   selector: Record<string, string>,
 ): boolean {
   return Object.entries(selector).every(([key, value]) => labels[key] === value);
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJsonItem).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`);
-    return `{${entries.join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-}
-
-// Inside arrays JSON writes undefined as null; keep that so [a, undefined]
-// and [a] hash differently.
-function canonicalJsonItem(value: unknown): string {
-  return value === undefined ? 'null' : canonicalJson(value);
 }
