@@ -82,7 +82,9 @@ export class NotLeaderError extends FlotillaError {
   constructor(leaderAddress?: string) {
     super(
       'NotLeader',
-      leaderAddress ? `not the leader; the leader is ${leaderAddress}` : 'not the leader; no leader known',
+      leaderAddress
+        ? `not the leader; the leader is ${leaderAddress}`
+        : 'not the leader; no leader known',
       421,
     );
     this.leaderAddress = leaderAddress;

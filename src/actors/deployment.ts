@@ -82,7 +82,10 @@ export const deploymentMachine = setup({
             actions: assign({ failures: 0, recheckInMs: ({ event }) => event.output.recheckInMs }),
           },
         ],
-        onError: { target: 'retrying', actions: assign({ failures: ({ context }) => context.failures + 1 }) },
+        onError: {
+          target: 'retrying',
+          actions: assign({ failures: ({ context }) => context.failures + 1 }),
+        },
       },
       on: { CHANGED: { actions: assign({ dirty: true }) } },
     },

@@ -282,7 +282,9 @@ export const podMachine = setup({
       },
     },
     pullBackoff: {
-      entry: assign({ reason: ({ context }) => (context.pullFailures > 1 ? 'ImagePullBackOff' : 'ErrImagePull') }),
+      entry: assign({
+        reason: ({ context }) => (context.pullFailures > 1 ? 'ImagePullBackOff' : 'ErrImagePull'),
+      }),
       invoke: {
         src: 'sleep',
         input: ({ context }) => ({ ms: context.delayMs }),
@@ -396,7 +398,12 @@ export const podMachine = setup({
       initial: 'draining',
       states: {
         draining: {
-          invoke: { src: 'drain', input: ({ context }) => ({ context }), onDone: 'stopping', onError: 'stopping' },
+          invoke: {
+            src: 'drain',
+            input: ({ context }) => ({ context }),
+            onDone: 'stopping',
+            onError: 'stopping',
+          },
         },
         stopping: {
           invoke: {

@@ -128,7 +128,8 @@ export class Agent {
       logger: nodeLogger.child({ component: 'controller' }),
     });
 
-    this.cluster!.onDrain = (request) => this.drainHere(request.endpoint, request.index, request.timeoutMs);
+    this.cluster!.onDrain = (request) =>
+      this.drainHere(request.endpoint, request.index, request.timeoutMs);
     await this.startNodeActor(identity.nodeName, address, log, snapshots);
     await this.startGossip(store, log, identity.nodeName, nodeLogger);
     await endpoints.start();
@@ -224,8 +225,13 @@ export class Agent {
     const index = Number(pod?.metadata.resourceVersion ?? 0);
     const timeoutMs = graceSeconds * 1000;
     const notReady = (name: string) => {
-      const node = store.get<{ status?: { conditions?: { type: string; status: string }[] } }>('Node', name);
-      return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'False') ?? false;
+      const node = store.get<{ status?: { conditions?: { type: string; status: string }[] } }>(
+        'Node',
+        name,
+      );
+      return (
+        node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'False') ?? false
+      );
     };
     await Promise.all([
       this.drainHere(podName, index, timeoutMs),
@@ -251,7 +257,12 @@ export class Agent {
    * recreated elsewhere. Gossip shares the --listen port number over UDP
    * and signs its datagrams with the cluster's join token.
    */
-  private async startGossip(store: Store, log: RaftCommandLog, nodeName: string, logger: pino.Logger) {
+  private async startGossip(
+    store: Store,
+    log: RaftCommandLog,
+    nodeName: string,
+    logger: pino.Logger,
+  ) {
     const secret = this.config.token ?? store.getMeta('join_token');
     if (!this.config.listen || !secret) {
       logger.warn('gossip is off: it needs --listen and the join token');
@@ -328,20 +339,27 @@ export class Agent {
   ): Promise<void> {
     const machine = nodeMachine.provide({
       actors: {
-        register: fromPromise(async ({ input }: { input: { name: string; ready: boolean; reason?: string } }) => {
-          await log.propose({
-            op: 'registerNode',
-            node: selfNode(input.name, address, input.ready, input.reason),
-            uid: newUid(),
-            now: new Date().toISOString(),
-          });
-        }),
+        register: fromPromise(
+          async ({ input }: { input: { name: string; ready: boolean; reason?: string } }) => {
+            await log.propose({
+              op: 'registerNode',
+              node: selfNode(input.name, address, input.ready, input.reason),
+              uid: newUid(),
+              now: new Date().toISOString(),
+            });
+          },
+        ),
       },
     });
     const id = `node/${name}`;
     const snapshot = snapshots.load(id, 'node', NODE_MACHINE_VERSION);
-    const actor = createActor(machine, { input: { name }, ...(snapshot ? { snapshot: snapshot as never } : {}) });
-    actor.subscribe(() => snapshots.save(id, 'node', NODE_MACHINE_VERSION, actor.getPersistedSnapshot()));
+    const actor = createActor(machine, {
+      input: { name },
+      ...(snapshot ? { snapshot: snapshot as never } : {}),
+    });
+    actor.subscribe(() =>
+      snapshots.save(id, 'node', NODE_MACHINE_VERSION, actor.getPersistedSnapshot()),
+    );
     actor.start();
     // After a restart the node registers again: capacity or address may differ.
     if (actor.getSnapshot().matches('ready')) actor.send({ type: 'REFRESH' });
@@ -386,7 +404,7 @@ function selfNode(name: string, address: string, ready: boolean, reason?: string
           type: 'Ready',
           status: ready ? ('True' as const) : ('False' as const),
           reason: ready ? 'FlotillaReady' : 'NodeStatusUnknown',
-          message: ready ? 'flotilla agent is ready' : reason ?? 'node stopped reporting',
+          message: ready ? 'flotilla agent is ready' : (reason ?? 'node stopped reporting'),
         },
       ],
       addresses: [
@@ -395,14 +413,26 @@ function selfNode(name: string, address: string, ready: boolean, reason?: string
       ],
       capacity: { cpu: cpus, memory, pods: '110' },
       allocatable: { cpu: cpus, memory, pods: '110' },
-      nodeInfo: { kubeletVersion: `v${VERSION}`, containerRuntimeVersion: 'docker', osImage: os.type() },
+      nodeInfo: {
+        kubeletVersion: `v${VERSION}`,
+        containerRuntimeVersion: 'docker',
+        osImage: os.type(),
+      },
     },
   };
 }
 
 function withRole(node: StoredObject, role: string): StoredObject {
-  const metadata = node.metadata as StoredObject['metadata'] & { annotations?: Record<string, string> };
-  return { ...node, metadata: { ...metadata, annotations: { ...(metadata.annotations ?? {}), [ROLE_ANNOTATION]: role } } };
+  const metadata = node.metadata as StoredObject['metadata'] & {
+    annotations?: Record<string, string>;
+  };
+  return {
+    ...node,
+    metadata: {
+      ...metadata,
+      annotations: { ...(metadata.annotations ?? {}), [ROLE_ANNOTATION]: role },
+    },
+  };
 }
 
 /** True when something accepts connections on the unix socket at `file`. */

@@ -30,10 +30,7 @@ import type { CommandLog } from '../store/command-log';
 import type { Change, Store } from '../store/store';
 import { EventRecorder } from './events';
 import { isPodAvailable, isPodReady, msUntilAvailable } from './pod-status';
-import {
-  CRASH_BACKOFF_INITIAL_ANNOTATION,
-  CRASH_BACKOFF_MAX_ANNOTATION,
-} from './pod-events';
+import { CRASH_BACKOFF_INITIAL_ANNOTATION, CRASH_BACKOFF_MAX_ANNOTATION } from './pod-events';
 import {
   advanceProgress,
   msUntilDeadline,
@@ -97,7 +94,8 @@ export class DeploymentControllers {
     if (this.running) return;
     this.running = true;
     this.opts.store.on('change', this.onChange);
-    for (const d of this.opts.store.list<Deployment>('Deployment')) this.ensureActor(d.metadata.name);
+    for (const d of this.opts.store.list<Deployment>('Deployment'))
+      this.ensureActor(d.metadata.name);
     void this.schedule();
   }
 
@@ -149,7 +147,12 @@ export class DeploymentControllers {
     });
     actor.subscribe({
       next: () =>
-        this.opts.snapshots.save(id, 'deployment', DEPLOYMENT_MACHINE_VERSION, actor.getPersistedSnapshot()),
+        this.opts.snapshots.save(
+          id,
+          'deployment',
+          DEPLOYMENT_MACHINE_VERSION,
+          actor.getPersistedSnapshot(),
+        ),
       error: (err) => this.opts.logger.error({ err, deployment: name }, 'deployment actor failed'),
     });
     this.actors.set(name, actor);
@@ -457,7 +460,13 @@ function newPod(d: Deployment, rs: ReplicaSet, now: string): Pod {
         [DEPLOYMENT_ANNOTATION]: d.metadata.name,
       },
       ownerReferences: [
-        { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: rs.metadata.name, uid: rs.metadata.uid, controller: true },
+        {
+          apiVersion: 'apps/v1',
+          kind: 'ReplicaSet',
+          name: rs.metadata.name,
+          uid: rs.metadata.uid,
+          controller: true,
+        },
       ],
     },
     spec: JSON.parse(JSON.stringify(template.spec)),
@@ -538,8 +547,18 @@ function deploymentConditions(
     message: progressMessage(progress, current.metadata.name, d.metadata.name),
   };
   const availability: Condition = available
-    ? { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'Deployment has minimum availability.' }
-    : { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', message: 'Deployment does not have minimum availability.' };
+    ? {
+        type: 'Available',
+        status: 'True',
+        reason: 'MinimumReplicasAvailable',
+        message: 'Deployment has minimum availability.',
+      }
+    : {
+        type: 'Available',
+        status: 'False',
+        reason: 'MinimumReplicasUnavailable',
+        message: 'Deployment does not have minimum availability.',
+      };
   const progressed = keepTimes(previous, progressing);
   // lastUpdateTime is the last progress, which the deadline counts from.
   if (progress.reason === 'ReplicaSetUpdated') {
@@ -564,13 +583,20 @@ function sameStatus(a: unknown, b: unknown): boolean {
   return sameContent(a, b);
 }
 
-function changedCount(replicaSets: ReplicaSet[], c: { name: string; replicas: number; readyReplicas: number }) {
+function changedCount(
+  replicaSets: ReplicaSet[],
+  c: { name: string; replicas: number; readyReplicas: number },
+) {
   const rs = replicaSets.find((r) => r.metadata.name === c.name);
   return !rs || rs.spec.replicas !== c.replicas || rs.status.readyReplicas !== c.readyReplicas;
 }
 
 /** Old ReplicaSets beyond the history limit, oldest first. */
-function prunable(replicaSets: ReplicaSet[], current: ReplicaSet, limit: number | undefined): string[] {
+function prunable(
+  replicaSets: ReplicaSet[],
+  current: ReplicaSet,
+  limit: number | undefined,
+): string[] {
   const old = replicaSets
     .filter((rs) => rs.metadata.uid !== current.metadata.uid && rs.spec.replicas === 0)
     .sort((a, b) => revisionOf(a) - revisionOf(b));

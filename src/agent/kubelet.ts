@@ -69,8 +69,7 @@ export class Kubelet {
 
   constructor(opts: KubeletOptions) {
     this.opts = opts;
-    const exec =
-      opts.exec ?? (opts.runtime instanceof DockerRuntime ? dockerExec() : undefined);
+    const exec = opts.exec ?? (opts.runtime instanceof DockerRuntime ? dockerExec() : undefined);
     this.machine = providePodEffects({
       runtime: opts.runtime,
       clusterId: opts.clusterId,
@@ -158,7 +157,8 @@ export class Kubelet {
     this.pods.set(pod.metadata.name, entry);
     actor.subscribe({
       next: () => this.onActorChanged(pod.metadata.name, entry, actorId),
-      error: (err) => this.opts.logger.error({ err, podName: pod.metadata.name }, 'pod actor failed'),
+      error: (err) =>
+        this.opts.logger.error({ err, podName: pod.metadata.name }, 'pod actor failed'),
     });
     actor.start();
     // A snapshot saved in `running` after its check finished holds that
@@ -184,7 +184,12 @@ export class Kubelet {
       }
       return;
     }
-    this.opts.snapshots.save(actorId, 'pod', POD_MACHINE_VERSION, entry.actor.getPersistedSnapshot());
+    this.opts.snapshots.save(
+      actorId,
+      'pod',
+      POD_MACHINE_VERSION,
+      entry.actor.getPersistedSnapshot(),
+    );
     void this.reportStatus(podName, entry);
   }
 
@@ -273,7 +278,9 @@ export class Kubelet {
     const { runtime, logger } = this.opts;
     let containers;
     try {
-      containers = await runtime.listContainers(nodeSelector(this.opts.clusterId, this.opts.nodeName));
+      containers = await runtime.listContainers(
+        nodeSelector(this.opts.clusterId, this.opts.nodeName),
+      );
     } catch (err) {
       logger.warn({ err }, 'cannot list containers to sweep orphans');
       return;
@@ -282,10 +289,15 @@ export class Kubelet {
       const entry = this.pods.get(c.labels[LABEL.pod] ?? '');
       const owned = entry && entry.uid === c.labels[LABEL.podUid];
       if (owned && !isStaleAttempt(entry, c.id)) continue;
-      logger.info({ containerId: c.id, podName: c.labels[LABEL.pod] }, 'removing orphaned container');
-      await runtime.removeContainer(c.id).catch((err) =>
-        logger.warn({ err, containerId: c.id }, 'cannot remove orphaned container'),
+      logger.info(
+        { containerId: c.id, podName: c.labels[LABEL.pod] },
+        'removing orphaned container',
       );
+      await runtime
+        .removeContainer(c.id)
+        .catch((err) =>
+          logger.warn({ err, containerId: c.id }, 'cannot remove orphaned container'),
+        );
     }
   }
 

@@ -23,14 +23,12 @@ export function podStatusOf(state: PodStateName, ctx: PodContext, hostIP: string
     started: running && ctx.started !== false,
     restartCount: ctx.restartCount,
     state: containerState(state, ctx),
-    lastState: ctx.lastExit
-      ? { terminated: { ...ctx.lastExit } }
-      : {},
+    lastState: ctx.lastExit ? { terminated: { ...ctx.lastExit } } : {},
   };
   const started = Boolean(ctx.startedAt) || ctx.restartCount > 0;
   return {
     phase: started ? 'Running' : 'Pending',
-    conditions: conditions(ready, ready ? ctx.readySince ?? ctx.startedAt : undefined),
+    conditions: conditions(ready, ready ? (ctx.readySince ?? ctx.startedAt) : undefined),
     hostIP,
     podIP: ctx.ip,
     startTime: ctx.startedAt,
@@ -43,7 +41,10 @@ function containerState(state: string, ctx: PodContext): ContainerState {
     return { running: { startedAt: ctx.startedAt } };
   }
   return {
-    waiting: { reason: ctx.reason ?? 'ContainerCreating', ...(ctx.message ? { message: ctx.message } : {}) },
+    waiting: {
+      reason: ctx.reason ?? 'ContainerCreating',
+      ...(ctx.message ? { message: ctx.message } : {}),
+    },
   };
 }
 

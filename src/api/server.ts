@@ -187,30 +187,79 @@ export class ApiServer {
       return fn(name, r);
     };
     if (res.namespaced) this.route('GET', `${prefix}/${res.name}`, (r) => h.list(res, r));
-    this.route('GET', collection, scoped((_, r) => h.list(res, r)));
-    this.route('GET', item, scoped((name, r) => h.get(res, name, r)));
+    this.route(
+      'GET',
+      collection,
+      scoped((_, r) => h.list(res, r)),
+    );
+    this.route(
+      'GET',
+      item,
+      scoped((name, r) => h.get(res, name, r)),
+    );
     if (res.writable) {
-      this.route('POST', collection, scoped((_, r) => h.create(res, r)));
-      this.route('PUT', item, scoped((name, r) => h.update(res, name, r)));
-      this.route('PATCH', item, scoped((name, r) => h.patch(res, name, r)));
+      this.route(
+        'POST',
+        collection,
+        scoped((_, r) => h.create(res, r)),
+      );
+      this.route(
+        'PUT',
+        item,
+        scoped((name, r) => h.update(res, name, r)),
+      );
+      this.route(
+        'PATCH',
+        item,
+        scoped((name, r) => h.patch(res, name, r)),
+      );
     }
-    if (res.deletable) this.route('DELETE', item, scoped((name, r) => h.remove(res, name, r)));
+    if (res.deletable)
+      this.route(
+        'DELETE',
+        item,
+        scoped((name, r) => h.remove(res, name, r)),
+      );
     if (res.kind === 'Node') {
-      this.route('PATCH', item, scoped((name, r) => h.patchNode(res, name, r)));
+      this.route(
+        'PATCH',
+        item,
+        scoped((name, r) => h.patchNode(res, name, r)),
+      );
     }
     if (res.kind === 'Deployment') {
-      this.route('GET', `${item}/scale`, scoped((name) => h.getScale(res, name)));
-      this.route('PUT', `${item}/scale`, scoped((name, r) => h.updateScale(res, name, r)));
-      this.route('PATCH', `${item}/scale`, scoped((name, r) => h.updateScale(res, name, r)));
-      this.route('GET', `${item}/status`, scoped((name) => h.find(res, name)));
+      this.route(
+        'GET',
+        `${item}/scale`,
+        scoped((name) => h.getScale(res, name)),
+      );
+      this.route(
+        'PUT',
+        `${item}/scale`,
+        scoped((name, r) => h.updateScale(res, name, r)),
+      );
+      this.route(
+        'PATCH',
+        `${item}/scale`,
+        scoped((name, r) => h.updateScale(res, name, r)),
+      );
+      this.route(
+        'GET',
+        `${item}/status`,
+        scoped((name) => h.find(res, name)),
+      );
     }
     if (res.kind === 'Pod') {
-      this.route('GET', `${item}/log`, scoped(async (name, r) => {
-        const pod = h.find(res, name) as unknown as Pod;
-        const source = { runtime: this.opts.runtime, nodeName: this.opts.nodeName };
-        await servePodLogs(source, pod, r.query, r.res);
-        return STREAMED;
-      }));
+      this.route(
+        'GET',
+        `${item}/log`,
+        scoped(async (name, r) => {
+          const pod = h.find(res, name) as unknown as Pod;
+          const source = { runtime: this.opts.runtime, nodeName: this.opts.nodeName };
+          await servePodLogs(source, pod, r.query, r.res);
+          return STREAMED;
+        }),
+      );
     }
   }
 
@@ -264,7 +313,7 @@ export class ApiServer {
   private serverAddress(): string {
     if (!this.tcpAddress) return '';
     const wildcard = this.tcpAddress.host === '0.0.0.0' || this.tcpAddress.host === '::';
-    const host = wildcard ? this.opts.nodeAddress ?? '127.0.0.1' : this.tcpAddress.host;
+    const host = wildcard ? (this.opts.nodeAddress ?? '127.0.0.1') : this.tcpAddress.host;
     const shown = host.includes(':') ? `[${host}]` : host;
     return `${shown}:${this.tcpAddress.port}`;
   }
@@ -309,7 +358,11 @@ export class ApiServer {
     if (pathMatched) {
       throw new FlotillaError('MethodNotAllowed', `${method} is not supported on ${path}`, 405);
     }
-    throw new FlotillaError('NotFound', `the server could not find the requested resource (${path})`, 404);
+    throw new FlotillaError(
+      'NotFound',
+      `the server could not find the requested resource (${path})`,
+      404,
+    );
   }
 
   private decorate(object: StoredObject): StoredObject {
@@ -319,7 +372,8 @@ export class ApiServer {
 
   private async apply(r: ApiRequest) {
     const body = (await r.body()) as { objects?: unknown[] };
-    if (!body || !Array.isArray(body.objects)) throw new BadRequestError('expected {"objects": [...]}');
+    if (!body || !Array.isArray(body.objects))
+      throw new BadRequestError('expected {"objects": [...]}');
     const warnings: string[] = [];
     const objects = body.objects.map((value, i) => {
       const result = validateManifest(value, { file: `objects[${i}]` });

@@ -108,7 +108,8 @@ function addRollout(program: Command): void {
       .command(action)
       .description(description)
       .argument('<objects...>', 'deployment/NAME or deployment NAME');
-    if (action === 'status') sub.option('--timeout <duration>', 'give up after this long (90s, 5m)');
+    if (action === 'status')
+      sub.option('--timeout <duration>', 'give up after this long (90s, 5m)');
     if (action === 'history') sub.option('--revision <n>', 'show the pod template of one revision');
     if (action === 'undo') sub.option('--to-revision <n>', 'the revision to go back to');
     sub.action((words: string[], opts, cmd: Command) =>
@@ -272,7 +273,10 @@ function addToken(program: Command): void {
     .description('print the token that `flotilla agent --join ... --token TOKEN` needs')
     .action((_opts, cmd: Command) =>
       withClient(cmd, async (client, output) => {
-        const answer = await client.request<{ token: string }>('POST', '/apis/flotilla.io/v1/tokens');
+        const answer = await client.request<{ token: string }>(
+          'POST',
+          '/apis/flotilla.io/v1/tokens',
+        );
         output.out(`${answer.token}\n`);
       }),
     );
@@ -313,7 +317,7 @@ function addKubeconfig(program: Command): void {
   program
     .command('kubeconfig')
     .description("print a kubeconfig for kubectl that points at this agent's --listen address")
-    .option('--server <url>', 'the API address to write instead of the agent\'s own')
+    .option('--server <url>', "the API address to write instead of the agent's own")
     .option('--name <name>', 'the name of the cluster, user and context', 'flotilla')
     .action((opts, cmd: Command) =>
       withClient(cmd, async (client, output) => {

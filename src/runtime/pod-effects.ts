@@ -50,7 +50,11 @@ export function providePodEffects(opts: PodEffectsOptions) {
   return podMachine.provide({
     actors: {
       ensureImage: fromPromise<{ imageId?: string }, In>(async ({ input }) => {
-        await ensureImage(runtime, input.context.container.image, input.context.container.imagePullPolicy);
+        await ensureImage(
+          runtime,
+          input.context.container.image,
+          input.context.container.imagePullPolicy,
+        );
         return {};
       }),
       createContainer: fromPromise<StartedContainer, In>(({ input }) =>
@@ -107,7 +111,10 @@ async function ensureImage(runtime: ContainerRuntime, image: string, policy: str
   await runtime.pullImage(image);
 }
 
-async function createContainer(opts: PodEffectsOptions, ctx: PodContext): Promise<StartedContainer> {
+async function createContainer(
+  opts: PodEffectsOptions,
+  ctx: PodContext,
+): Promise<StartedContainer> {
   const name = containerName(ctx);
   const existing = await opts.runtime.inspectContainer(name);
   if (existing) return { containerId: existing.id, imageId: existing.imageId };
@@ -129,7 +136,10 @@ async function createContainer(opts: PodEffectsOptions, ctx: PodContext): Promis
         specHash: hashContainerSpec(c),
       }),
     },
-    env: [...(opts.environmentFor?.(ctx) ?? []), ...(c.env ?? []).map((e) => `${e.name}=${e.value}`)],
+    env: [
+      ...(opts.environmentFor?.(ctx) ?? []),
+      ...(c.env ?? []).map((e) => `${e.name}=${e.value}`),
+    ],
     command: c.command,
     args: c.args,
     workingDir: c.workingDir,
@@ -141,7 +151,10 @@ async function createContainer(opts: PodEffectsOptions, ctx: PodContext): Promis
   return { containerId: id };
 }
 
-async function startContainer(runtime: ContainerRuntime, ctx: PodContext): Promise<StartedContainer> {
+async function startContainer(
+  runtime: ContainerRuntime,
+  ctx: PodContext,
+): Promise<StartedContainer> {
   const id = ctx.containerId as string;
   await runtime.startContainer(id);
   const info = await runtime.inspectContainer(id);

@@ -64,7 +64,10 @@ function putEvent(store: Store, index: number, record: EventRecord): void {
       resourceVersion: '',
       creationTimestamp: record.firstTimestamp,
     },
-    involvedObject: { ...record.involvedObject, namespace: 'default' } as EventRecord['involvedObject'],
+    involvedObject: {
+      ...record.involvedObject,
+      namespace: 'default',
+    } as EventRecord['involvedObject'],
     type: record.type,
     reason: record.reason,
     message: record.message,

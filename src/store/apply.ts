@@ -34,9 +34,15 @@ const SERVER_ANNOTATIONS = new Set([REVISION_ANNOTATION]);
 export function applyCommand(store: Store, index: number, command: Command): CommandResult {
   switch (command.op) {
     case 'apply':
-      return { index, applied: applyObjects(store, index, command.objects, command.uids, command.now) };
+      return {
+        index,
+        applied: applyObjects(store, index, command.objects, command.uids, command.now),
+      };
     case 'create':
-      return { index, object: createObject(store, index, command.object, command.uid, command.now) };
+      return {
+        index,
+        object: createObject(store, index, command.object, command.uid, command.now),
+      };
     case 'update':
       return { index, object: updateObject(store, index, command.object, command.now) };
     case 'delete':
@@ -149,7 +155,13 @@ function newMeta(object: Manifest, existing: StoredObject | undefined, uid: stri
   };
 }
 
-function putDeployment(store: Store, index: number, manifest: Deployment, uid: string, now: string) {
+function putDeployment(
+  store: Store,
+  index: number,
+  manifest: Deployment,
+  uid: string,
+  now: string,
+) {
   const existing = store.get<Deployment & StoredObject>('Deployment', manifest.metadata.name);
   if (existing && sameContent(userPart(existing), userPart(manifest))) {
     return { outcome: 'unchanged' as const, stored: existing as StoredObject };
@@ -177,7 +189,12 @@ function putDeployment(store: Store, index: number, manifest: Deployment, uid: s
  * ReplicaSet already has (an undo) moves that one to the next number, so a
  * second undo goes back to the version just undone, as kubectl does.
  */
-function ensureRevision(store: Store, index: number, deployment: Deployment & StoredObject, now: string) {
+function ensureRevision(
+  store: Store,
+  index: number,
+  deployment: Deployment & StoredObject,
+  now: string,
+) {
   const hash = templateHash(deployment.spec.template);
   const name = `${deployment.metadata.name}-${hash}`;
   const owned = ownedReplicaSets(store, deployment.metadata.uid as string);
@@ -187,13 +204,17 @@ function ensureRevision(store: Store, index: number, deployment: Deployment & St
   if (!rs) {
     rs = newReplicaSet(deployment, name, hash, newest + 1, now);
   } else if (revisionOf(rs) !== newest) {
-    rs.metadata.annotations = { ...rs.metadata.annotations, [REVISION_ANNOTATION]: String(newest + 1) };
+    rs.metadata.annotations = {
+      ...rs.metadata.annotations,
+      [REVISION_ANNOTATION]: String(newest + 1),
+    };
   } else {
     deployment.metadata.annotations![REVISION_ANNOTATION] = String(newest);
     return;
   }
   store.put('ReplicaSet', rs as unknown as StoredObject, index);
-  deployment.metadata.annotations![REVISION_ANNOTATION] = rs.metadata.annotations![REVISION_ANNOTATION];
+  deployment.metadata.annotations![REVISION_ANNOTATION] =
+    rs.metadata.annotations![REVISION_ANNOTATION];
 }
 
 function newReplicaSet(
@@ -222,7 +243,10 @@ function newReplicaSet(
     spec: {
       replicas: 0,
       selector: {
-        matchLabels: { ...(deployment.spec.selector.matchLabels ?? {}), [TEMPLATE_HASH_LABEL]: hash },
+        matchLabels: {
+          ...(deployment.spec.selector.matchLabels ?? {}),
+          [TEMPLATE_HASH_LABEL]: hash,
+        },
       },
       template,
     },
@@ -247,7 +271,11 @@ export function ownedReplicaSets(store: Store, ownerUid: string): ReplicaSet[] {
     .filter((rs) => rs.metadata.ownerReferences?.some((o) => o.uid === ownerUid));
 }
 
-function ownerRef(owner: { apiVersion?: string; kind: string; metadata: { name: string; uid: unknown } }) {
+function ownerRef(owner: {
+  apiVersion?: string;
+  kind: string;
+  metadata: { name: string; uid: unknown };
+}) {
   return {
     apiVersion: owner.apiVersion ?? 'apps/v1',
     kind: owner.kind,
@@ -370,7 +398,13 @@ function checkLoadBalancerPorts(store: Store, serviceName: string, spec: Service
   }
 }
 
-function deleteObject(store: Store, index: number, kind: 'Deployment' | 'Service', name: string, now: string) {
+function deleteObject(
+  store: Store,
+  index: number,
+  kind: 'Deployment' | 'Service',
+  name: string,
+  now: string,
+) {
   const existing = store.get(kind, name);
   if (!existing) throw new NotFoundError(kind, name);
   store.remove(kind, existing, index);
@@ -388,7 +422,9 @@ function deleteObject(store: Store, index: number, kind: 'Deployment' | 'Service
 
 /** Pods whose controlling owner has `ownerUid`. */
 export function podsOwnedBy(store: Store, ownerUid: string): Pod[] {
-  return store.list<Pod>('Pod').filter((p) => p.metadata.ownerReferences?.some((o) => o.uid === ownerUid));
+  return store
+    .list<Pod>('Pod')
+    .filter((p) => p.metadata.ownerReferences?.some((o) => o.uid === ownerUid));
 }
 
 function createPod(store: Store, index: number, pod: Pod) {
@@ -433,7 +469,13 @@ function removePod(store: Store, index: number, name: string, uid: string) {
   if (pod) store.remove('Pod', pod as unknown as StoredObject, index);
 }
 
-function setPodStatus(store: Store, index: number, name: string, uid: string, status: Pod['status']) {
+function setPodStatus(
+  store: Store,
+  index: number,
+  name: string,
+  uid: string,
+  status: Pod['status'],
+) {
   const pod = livePod(store, name, uid);
   if (!pod || sameContent(pod.status, status)) return;
   pod.status = status;
@@ -451,9 +493,14 @@ function setDeploymentStatus(store: Store, index: number, cmd: DeploymentStatusC
     const rs = store.get<ReplicaSet>('ReplicaSet', counts.name);
     if (!rs) continue;
     const next = { replicas: counts.replicas, readyReplicas: counts.readyReplicas };
-    if (rs.spec.replicas === next.replicas && rs.status.readyReplicas === next.readyReplicas) continue;
+    if (rs.spec.replicas === next.replicas && rs.status.readyReplicas === next.readyReplicas)
+      continue;
     rs.spec.replicas = next.replicas;
-    rs.status = { replicas: next.replicas, readyReplicas: next.readyReplicas, availableReplicas: next.readyReplicas };
+    rs.status = {
+      replicas: next.replicas,
+      readyReplicas: next.readyReplicas,
+      availableReplicas: next.readyReplicas,
+    };
     store.put('ReplicaSet', rs as unknown as StoredObject, index);
   }
   markCompleted(store, index, cmd.completedReplicaSet);
@@ -490,7 +537,11 @@ function registerNode(store: Store, index: number, cmd: RegisterNodeCommand) {
     spec: existing?.spec ?? {},
     status: cmd.node.status,
   };
-  if (existing && canonicalJson({ ...existing, metadata: { ...existing.metadata, resourceVersion: '' } }) === canonicalJson(node)) {
+  if (
+    existing &&
+    canonicalJson({ ...existing, metadata: { ...existing.metadata, resourceVersion: '' } }) ===
+      canonicalJson(node)
+  ) {
     return;
   }
   store.put('Node', node as unknown as StoredObject, index);
@@ -509,7 +560,10 @@ function setNodeCondition(store: Store, index: number, cmd: NodeConditionCommand
 }
 
 /** Replaces the condition of the same type, or adds it. */
-export function upsertCondition<T extends { type: string }>(list: T[] | undefined, condition: T): T[] {
+export function upsertCondition<T extends { type: string }>(
+  list: T[] | undefined,
+  condition: T,
+): T[] {
   const rest = (list ?? []).filter((c) => c.type !== condition.type);
   return [...rest, condition];
 }

@@ -78,7 +78,12 @@ export class Store extends EventEmitter {
       rv: index,
       body: JSON.stringify(object),
     });
-    this.pending.push({ type: existed ? 'MODIFIED' : 'ADDED', kind, name: object.metadata.name, object });
+    this.pending.push({
+      type: existed ? 'MODIFIED' : 'ADDED',
+      kind,
+      name: object.metadata.name,
+      object,
+    });
   }
 
   /** Removes an object; only for apply.ts. */

@@ -191,7 +191,10 @@ describe('pod actor probes', () => {
     assert.equal(tuned.crashInitialMs, 2000);
     assert.equal(tuned.crashMaxMs, 30_000);
     assert.equal(tuned.crashResetMs, DEFAULT_BACKOFF.crashResetMs);
-    const ignored = podBackoff(pod({ [CRASH_BACKOFF_INITIAL_ANNOTATION]: 'soon' }), DEFAULT_BACKOFF);
+    const ignored = podBackoff(
+      pod({ [CRASH_BACKOFF_INITIAL_ANNOTATION]: 'soon' }),
+      DEFAULT_BACKOFF,
+    );
     assert.deepEqual(ignored, DEFAULT_BACKOFF);
   });
 });

@@ -198,7 +198,13 @@ describe('rollouts on one node', () => {
         rs.spec.template.spec.containers[0].image,
         rs.metadata.annotations?.[REVISION_ANNOTATION],
       ]);
-    assert.deepEqual(revisions.sort(), [[V1, '3'], [crasher, '2']].sort());
+    assert.deepEqual(
+      revisions.sort(),
+      [
+        [V1, '3'],
+        [crasher, '2'],
+      ].sort(),
+    );
   });
 
   it('counts a pod as available only after minReadySeconds', async () => {

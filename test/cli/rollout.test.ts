@@ -161,13 +161,13 @@ describe('flotilla rollout', () => {
   it('lists the revisions oldest first', async () => {
     const r = await run('history', 'deployment/web');
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/)[0]), [
-      'deployment.apps/web',
-      'REVISION',
-      '1',
-      '2',
-      '3',
-    ]);
+    assert.deepEqual(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/)[0]),
+      ['deployment.apps/web', 'REVISION', '1', '2', '3'],
+    );
   });
 
   it('exits non-zero with the reason when the deadline is exceeded', async () => {

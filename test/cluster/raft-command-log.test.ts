@@ -172,13 +172,19 @@ describe('RaftCommandLog in a three-server cluster', () => {
     await leader.node.log.propose(createService('taken'));
     const names = Array.from({ length: 12 }, (_, i) => (i === 5 ? 'taken' : `batch-${i}`));
     // Issued in one turn of the event loop: they share one Raft round.
-    const settled = await Promise.allSettled(names.map((n) => leader.node.log.propose(createService(n))));
+    const settled = await Promise.allSettled(
+      names.map((n) => leader.node.log.propose(createService(n))),
+    );
 
     const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [i] : []));
     assert.deepEqual(failed, [5], 'only the duplicate fails');
     assert.equal((settled[5] as PromiseRejectedResult).reason.code, 'AlreadyExists');
     const indices = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value.index] : []));
-    assert.deepEqual(indices, [...indices].sort((a, b) => a - b), 'indices follow call order');
+    assert.deepEqual(
+      indices,
+      [...indices].sort((a, b) => a - b),
+      'indices follow call order',
+    );
     assert.equal(new Set(indices).size, indices.length, 'every caller has its own entry');
     assert.equal(indices.at(-1)! - indices[0], names.length - 1, 'one contiguous run of entries');
     const expected = names.filter((n) => n !== 'taken');

@@ -9,14 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  ROOT,
-  TestAgent,
-  dockerAvailable,
-  freeLoopbackAddress,
-  httpGet,
-  waitFor,
-} from './harness';
+import { ROOT, TestAgent, dockerAvailable, freeLoopbackAddress, httpGet, waitFor } from './harness';
 
 const EXAMPLE = path.join(ROOT, 'examples', 'awesome-product.yaml');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures');
@@ -46,8 +39,15 @@ describe('one agent runs the AwesomeProduct example', { skip }, () => {
   const readyPods = () =>
     pods().filter((p) => p.status.phase === 'Running' && p.status.containerStatuses?.[0]?.ready);
   const waitForReady = (n: number, ms = 60_000) =>
-    waitFor(() => readyPods().length === n && pods().length === n, ms, () =>
-      JSON.stringify(pods().map((p) => [p.metadata.name, p.status]), null, 1),
+    waitFor(
+      () => readyPods().length === n && pods().length === n,
+      ms,
+      () =>
+        JSON.stringify(
+          pods().map((p) => [p.metadata.name, p.status]),
+          null,
+          1,
+        ),
     );
   const containerIds = () =>
     pods()
@@ -116,8 +116,15 @@ describe('one agent runs the AwesomeProduct example', { skip }, () => {
       'service/awesome-product unchanged',
     ]);
     const versions = (text: string) =>
-      JSON.parse(text).items.map((o: any) => [o.metadata.name, o.metadata.resourceVersion, o.metadata.generation]);
-    assert.deepEqual(versions(agent.cli(['get', 'deployments,services', '-o', 'json']).stdout), versions(before));
+      JSON.parse(text).items.map((o: any) => [
+        o.metadata.name,
+        o.metadata.resourceVersion,
+        o.metadata.generation,
+      ]);
+    assert.deepEqual(
+      versions(agent.cli(['get', 'deployments,services', '-o', 'json']).stdout),
+      versions(before),
+    );
     assert.deepEqual(containerIds(), ids);
   });
 
@@ -136,13 +143,20 @@ describe('one agent runs the AwesomeProduct example', { skip }, () => {
 
   test('SIGKILL and restart keep the same containers, state and nodePorts', async () => {
     const ids = containerIds();
-    const restarts = pods().map((p) => p.status.containerStatuses![0].restartCount).sort();
+    const restarts = pods()
+      .map((p) => p.status.containerStatuses![0].restartCount)
+      .sort();
     const objects = agent.cli(['get', 'deployments,services', '-o', 'json']).stdout;
     await agent.kill('SIGKILL');
     await agent.start();
     await waitForReady(4);
     assert.deepEqual(containerIds(), ids);
-    assert.deepEqual(pods().map((p) => p.status.containerStatuses![0].restartCount).sort(), restarts);
+    assert.deepEqual(
+      pods()
+        .map((p) => p.status.containerStatuses![0].restartCount)
+        .sort(),
+      restarts,
+    );
     const pick = (text: string) =>
       JSON.parse(text).items.map((o: any) => ({
         name: o.metadata.name,
@@ -150,7 +164,10 @@ describe('one agent runs the AwesomeProduct example', { skip }, () => {
         revision: o.metadata.annotations?.['deployment.kubernetes.io/revision'],
         nodePorts: o.spec.ports?.map((p: any) => p.nodePort),
       }));
-    assert.deepEqual(pick(agent.cli(['get', 'deployments,services', '-o', 'json']).stdout), pick(objects));
+    assert.deepEqual(
+      pick(agent.cli(['get', 'deployments,services', '-o', 'json']).stdout),
+      pick(objects),
+    );
     const running = (await agent.containers(false)).map((c) => c.Id).sort();
     assert.deepEqual(running, ids.map((id) => id.replace('docker://', '')).sort());
     assert.equal((await hostsAnswering(`http://${agent.address}:${nodePort}/`, 8)).size, 4);
@@ -174,11 +191,22 @@ describe('one agent runs the AwesomeProduct example', { skip }, () => {
       }
     })();
 
-    const r = agent.cli(['set', 'image', 'deployment/awesome-product', 'awsprdct=awesomeproduct/awsprdct:v2']);
+    const r = agent.cli([
+      'set',
+      'image',
+      'deployment/awesome-product',
+      'awsprdct=awesomeproduct/awsprdct:v2',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     await waitFor(async () => {
-      const bodies = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map(() => httpGet(`http://${agent.address}:${nodePort}/`)));
-      return readyPods().length === 4 && pods().length === 4 && bodies.every((b) => b.includes('version=v2'));
+      const bodies = await Promise.all(
+        [0, 1, 2, 3, 4, 5, 6, 7].map(() => httpGet(`http://${agent.address}:${nodePort}/`)),
+      );
+      return (
+        readyPods().length === 4 &&
+        pods().length === 4 &&
+        bodies.every((b) => b.includes('version=v2'))
+      );
     }, 60_000);
     await waitFor(async () => (await agent.containers(true)).length === 4, 30_000);
     sampling = false;
@@ -189,7 +217,9 @@ describe('one agent runs the AwesomeProduct example', { skip }, () => {
     assert.ok(minReady >= 3, `saw only ${minReady} ready pods`);
     const hosts = await hostsAnswering(`http://${agent.address}:${nodePort}/`, 12);
     assert.equal(hosts.size, 4);
-    const deploy = JSON.parse(agent.cli(['get', 'deployment', 'awesome-product', '-o', 'json']).stdout);
+    const deploy = JSON.parse(
+      agent.cli(['get', 'deployment', 'awesome-product', '-o', 'json']).stdout,
+    );
     const d = deploy.items?.[0] ?? deploy;
     assert.equal(d.metadata.annotations['deployment.kubernetes.io/revision'], '2');
   });
@@ -201,12 +231,30 @@ describe('one agent runs the AwesomeProduct example', { skip }, () => {
       );
     const cases: [string, RegExp][] = [
       ['manifests/bad-tab.yaml', /bad-tab\.yaml:\d+:\d+: .*tab/],
-      ['manifests/bad-duplicate-key.yaml', /bad-duplicate-key\.yaml:\d+:\d+: .*duplicate key "replicas"/],
-      ['manifests/bad-selector.yaml', /bad-selector\.yaml:\d+:\d+: spec\.selector: .*does not match/],
-      ['manifests/bad-zero-surge.yaml', /bad-zero-surge\.yaml:\d+:\d+: .*maxSurge and maxUnavailable/],
-      ['manifests/bad-missing-image.yaml', /bad-missing-image\.yaml:\d+:\d+: spec\.template\.spec\.containers\[\d\]\.image/],
-      ['manifests/bad-env-number.yaml', /bad-env-number\.yaml:\d+:\d+: .*env\[\d\]\.value: expected string, got number/],
-      ['manifests/bad-nodeport-range.yaml', /bad-nodeport-range\.yaml:\d+:\d+: spec\.ports\[0\]\.nodePort: .*30000 and 32767/],
+      [
+        'manifests/bad-duplicate-key.yaml',
+        /bad-duplicate-key\.yaml:\d+:\d+: .*duplicate key "replicas"/,
+      ],
+      [
+        'manifests/bad-selector.yaml',
+        /bad-selector\.yaml:\d+:\d+: spec\.selector: .*does not match/,
+      ],
+      [
+        'manifests/bad-zero-surge.yaml',
+        /bad-zero-surge\.yaml:\d+:\d+: .*maxSurge and maxUnavailable/,
+      ],
+      [
+        'manifests/bad-missing-image.yaml',
+        /bad-missing-image\.yaml:\d+:\d+: spec\.template\.spec\.containers\[\d\]\.image/,
+      ],
+      [
+        'manifests/bad-env-number.yaml',
+        /bad-env-number\.yaml:\d+:\d+: .*env\[\d\]\.value: expected string, got number/,
+      ],
+      [
+        'manifests/bad-nodeport-range.yaml',
+        /bad-nodeport-range\.yaml:\d+:\d+: spec\.ports\[0\]\.nodePort: .*30000 and 32767/,
+      ],
       ['e2e/half-valid.yaml', /half-valid\.yaml:\d+:\d+: .*image/],
     ];
     for (const [file, message] of cases) {
@@ -230,13 +278,20 @@ describe('one agent runs the AwesomeProduct example', { skip }, () => {
       const r = agent.cli(['apply', '-f', file]);
       fs.rmSync(dir, { recursive: true });
       assert.notEqual(r.code, 0);
-      assert.match(r.stderr, new RegExp(`spec\\.ports\\[0\\]\\.nodePort: .*${nodePort} is already allocated`));
+      assert.match(
+        r.stderr,
+        new RegExp(`spec\\.ports\\[0\\]\\.nodePort: .*${nodePort} is already allocated`),
+      );
       assert.doesNotMatch(r.stderr, /\n\s+at /);
       assert.deepEqual(snapshot(), before);
     });
 
     test('a document separator carrying a comment still applies', () => {
-      const r = agent.cli(['apply', '-f', path.join(FIXTURES, 'manifests', 'good-separator-comment.yaml')]);
+      const r = agent.cli([
+        'apply',
+        '-f',
+        path.join(FIXTURES, 'manifests', 'good-separator-comment.yaml'),
+      ]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /created/);
     });

@@ -230,9 +230,7 @@ describe('the balancer drops nothing while a Deployment changes', { skip }, () =
     return Object.fromEntries(spec.ports.map((p: any) => [p.name, p.nodePort]));
   };
   const containersOf = async (deployment: string) =>
-    (await agent.containers(true)).filter(
-      (c) => c.Labels['io.flotilla.deployment'] === deployment,
-    );
+    (await agent.containers(true)).filter((c) => c.Labels['io.flotilla.deployment'] === deployment);
   const webLoads = () => [
     new SteadyLoad(`http://${agent.address}:${ports.http}/`, httpClients(), RATE),
     new SteadyLoad(`http://${agent.address}:${ports.raw}/`, httpClients(), RATE / 4),
@@ -284,8 +282,10 @@ describe('the balancer drops nothing while a Deployment changes', { skip }, () =
   test('4 web replicas and 2 slow ones start and answer on their NodePorts', async () => {
     apply(webManifest('awesomeproduct/awsprdct:amazing', 4));
     apply(slowManifest('1', 2));
-    await waitFor(() => settled('web', 4) && settled('slow', 2), 60_000, () =>
-      JSON.stringify([...pods('web'), ...pods('slow')], null, 1),
+    await waitFor(
+      () => settled('web', 4) && settled('slow', 2),
+      60_000,
+      () => JSON.stringify([...pods('web'), ...pods('slow')], null, 1),
     );
     const web = nodePorts('web');
     ports.http = web.http;
@@ -356,7 +356,9 @@ describe('the balancer drops nothing while a Deployment changes', { skip }, () =
           p.spec.containers[0].image === missing &&
           /ImagePull/.test(p.status.containerStatuses?.[0]?.state?.waiting?.reason ?? ''),
       );
-      const old = list.filter((p) => p.spec.containers[0].image.endsWith(':v2') && p.status.containerStatuses?.[0]?.ready);
+      const old = list.filter(
+        (p) => p.spec.containers[0].image.endsWith(':v2') && p.status.containerStatuses?.[0]?.ready,
+      );
       if (!pulling || old.length !== 1) return false;
       stuckSince ||= Date.now();
       // Keep the load on for a while after the new pod got stuck.
@@ -372,7 +374,10 @@ describe('the balancer drops nothing while a Deployment changes', { skip }, () =
     assertNoFailures(t, seen);
     const undo = agent.cli(['rollout', 'undo', 'deployment/web']);
     assert.equal(undo.code, 0, undo.stderr);
-    await waitFor(() => settled('web', 1, (p) => p.spec.containers[0].image.endsWith(':v2')), 60_000);
+    await waitFor(
+      () => settled('web', 1, (p) => p.spec.containers[0].image.endsWith(':v2')),
+      60_000,
+    );
   });
 
   test('a 30-second download started before an update arrives whole', async (t) => {
@@ -448,7 +453,10 @@ spec:
       await new Promise((r) => setTimeout(r, 250));
       answer = exec(get);
     }
-    const lines = agent.logs().split('\n').filter((l) => l.includes('web-inside'));
+    const lines = agent
+      .logs()
+      .split('\n')
+      .filter((l) => l.includes('web-inside'));
     assert.match(answer.stdout, /^HTTP\/1\.1 200 OK[\s\S]*version=v2/, lines.join('\n'));
   });
 });

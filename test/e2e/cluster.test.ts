@@ -16,14 +16,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  ROOT,
-  TestAgent,
-  dockerAvailable,
-  flotillaCommand,
-  httpGet,
-  waitFor,
-} from './harness';
+import { ROOT, TestAgent, dockerAvailable, flotillaCommand, httpGet, waitFor } from './harness';
 
 const EXAMPLE = path.join(ROOT, 'examples', 'awesome-product.yaml');
 const IMAGE = 'awesomeproduct/awsprdct:amazing';
@@ -49,7 +42,9 @@ function fetchLength(url: string): Promise<number> {
     const req = http.get(url, { agent: false, timeout: 20_000 }, (res) => {
       let bytes = 0;
       res.on('data', (d: Buffer) => (bytes += d.length));
-      res.on('end', () => (res.statusCode === 200 ? resolve(bytes) : reject(new Error(`HTTP ${res.statusCode}`))));
+      res.on('end', () =>
+        res.statusCode === 200 ? resolve(bytes) : reject(new Error(`HTTP ${res.statusCode}`)),
+      );
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
@@ -158,12 +153,18 @@ describe('three agents form a cluster', { skip }, () => {
     try {
       const [cmd, ...pre] = flotillaCommand();
       const args = [
-        ...pre, 'agent',
-        '--data-dir', dataDir,
-        '--name', `refused-${octet}`,
-        '--listen', `127.0.${octet}.5:7946`,
-        '--join', `${first.address}:7946`,
-        '--token', 'wrong',
+        ...pre,
+        'agent',
+        '--data-dir',
+        dataDir,
+        '--name',
+        `refused-${octet}`,
+        '--listen',
+        `127.0.${octet}.5:7946`,
+        '--join',
+        `${first.address}:7946`,
+        '--token',
+        'wrong',
       ];
       const env = { ...process.env, FLOTILLA_LOG_FORMAT: 'json' };
       const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 30_000, env });
@@ -175,12 +176,18 @@ describe('three agents form a cluster', { skip }, () => {
       // The right token but the name of a live member: refused, nothing taken over.
       const twinDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-e2e-twin-'));
       const twin = [
-        ...pre, 'agent',
-        '--data-dir', twinDir,
-        '--name', agents[1].name,
-        '--listen', `127.0.${octet}.6:7946`,
-        '--join', `${first.address}:7946`,
-        '--token', first.joinToken()!,
+        ...pre,
+        'agent',
+        '--data-dir',
+        twinDir,
+        '--name',
+        agents[1].name,
+        '--listen',
+        `127.0.${octet}.6:7946`,
+        '--join',
+        `${first.address}:7946`,
+        '--token',
+        first.joinToken()!,
       ];
       const t = spawnSync(cmd, twin, { encoding: 'utf8', timeout: 30_000, env });
       fs.rmSync(twinDir, { recursive: true, force: true });
@@ -195,8 +202,10 @@ describe('three agents form a cluster', { skip }, () => {
   test('the example spreads 2/1/1 and every address reaches all 4 pods', async () => {
     const r = agents[1].cli(['apply', '-f', EXAMPLE]);
     assert.equal(r.code, 0, r.stderr);
-    await waitFor(() => readyPods(first).length === 4, 90_000, () =>
-      JSON.stringify(pods(first), null, 1),
+    await waitFor(
+      () => readyPods(first).length === 4,
+      90_000,
+      () => JSON.stringify(pods(first), null, 1),
     );
     const perNode = new Map<string, number>();
     for (const { spec } of pods(first)) {
@@ -209,8 +218,10 @@ describe('three agents form a cluster', { skip }, () => {
     for (const agent of agents) {
       const reachesAll = async (url: string) =>
         (await hostsAnswering(url).catch(() => new Set())).size === 4;
-      await waitFor(() => reachesAll(`http://${agent.address}:${nodePort}/`), 30_000, () =>
-        `NodePort on ${agent.address}`,
+      await waitFor(
+        () => reachesAll(`http://${agent.address}:${nodePort}/`),
+        30_000,
+        () => `NodePort on ${agent.address}`,
       );
       const hosts = await hostsAnswering(`http://${agent.address}/`);
       assert.equal(hosts.size, 4, `port 80 on ${agent.address}`);
@@ -222,7 +233,7 @@ describe('three agents form a cluster', { skip }, () => {
     const applied = leader.cli(['apply', '-f', '-'], SLOW);
     assert.equal(applied.code, 0, applied.stderr);
     const slowPods = () =>
-      (JSON.parse(leader.cli(['get', 'pods', '-l', 'app=slow', '-o', 'json']).stdout).items as any[]);
+      JSON.parse(leader.cli(['get', 'pods', '-l', 'app=slow', '-o', 'json']).stdout).items as any[];
     await waitFor(() => slowPods().filter(isReady).length === 3, 60_000);
     assert.equal(new Set(slowPods().map((p) => p.spec.nodeName)).size, 3, 'one per node');
     const svc = JSON.parse(leader.cli(['get', 'service', 'slow', '-o', 'json']).stdout);
@@ -234,17 +245,26 @@ describe('three agents form a cluster', { skip }, () => {
     const outcomes: string[] = [];
     const client = async () => {
       for (let i = 0; loading && i < 200; i++) {
-        outcomes.push(await fetchLength(url).then((n) => (n === 131072 ? 'ok' : `short ${n}`), (e) => String(e)));
+        outcomes.push(
+          await fetchLength(url).then(
+            (n) => (n === 131072 ? 'ok' : `short ${n}`),
+            (e) => String(e),
+          ),
+        );
       }
     };
     const clients = [client(), client(), client()];
     await new Promise((r) => setTimeout(r, 2500));
     const restarted = leader.cli(['rollout', 'restart', 'deployment/slow']);
     assert.equal(restarted.code, 0, restarted.stderr);
-    await waitFor(() => {
-      const now = slowPods();
-      return now.length === 3 && now.every((p) => !before.has(p.metadata.name) && isReady(p));
-    }, 120_000, () => JSON.stringify(slowPods().map((p) => [p.metadata.name, p.spec.nodeName])));
+    await waitFor(
+      () => {
+        const now = slowPods();
+        return now.length === 3 && now.every((p) => !before.has(p.metadata.name) && isReady(p));
+      },
+      120_000,
+      () => JSON.stringify(slowPods().map((p) => [p.metadata.name, p.spec.nodeName])),
+    );
     loading = false;
     await Promise.all(clients);
     const failures = outcomes.filter((o) => o !== 'ok');
@@ -269,7 +289,10 @@ describe('three agents form a cluster', { skip }, () => {
     const load = (async () => {
       for (let i = 0; loading && i < 3000; i++) {
         const at = Date.now();
-        const ok = await httpGet(url, 1000).then(() => true, () => false);
+        const ok = await httpGet(url, 1000).then(
+          () => true,
+          () => false,
+        );
         results.push({ at, ok });
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -307,8 +330,10 @@ describe('three agents form a cluster', { skip }, () => {
 
     // Back again: its pods now live elsewhere, so its containers must go.
     await victim.start();
-    await waitFor(async () => (await victim.containers(true)).length === 0, 30_000, () =>
-      victim.logs().slice(-3000),
+    await waitFor(
+      async () => (await victim.containers(true)).length === 0,
+      30_000,
+      () => victim.logs().slice(-3000),
     );
     await waitFor(() => {
       const node = (nodesSeenBy(leader) ?? []).find((n) => n.metadata.name === victim.name) as any;
@@ -324,10 +349,14 @@ describe('three agents form a cluster', { skip }, () => {
     assert.equal(before.code, 0, before.stderr);
 
     await leader.kill('SIGKILL');
-    await waitFor(() => {
-      const next = agreedLeader(survivors);
-      return next !== undefined && next !== leaderName;
-    }, 15_000, () => survivors.map((a) => a.cli(['get', 'nodes']).stdout).join('\n'));
+    await waitFor(
+      () => {
+        const next = agreedLeader(survivors);
+        return next !== undefined && next !== leaderName;
+      },
+      15_000,
+      () => survivors.map((a) => a.cli(['get', 'nodes']).stdout).join('\n'),
+    );
     for (const agent of survivors) {
       assert.equal(agent.cli(['get', 'deployment', 'before-kill']).code, 0);
     }
@@ -359,5 +388,4 @@ describe('three agents form a cluster', { skip }, () => {
     const hosts = await hostsAnswering(`http://${survivor.address}:${nodePort}/`);
     assert.equal(hosts.size, 4);
   });
-
 });

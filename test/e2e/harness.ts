@@ -79,10 +79,14 @@ export class TestAgent {
       [
         ...args,
         'agent',
-        '--data-dir', this.dataDir,
-        '--name', this.name,
-        '--listen', `${this.address}:7946`,
-        '--container-label', `io.flotilla.test-run=${this.runId}`,
+        '--data-dir',
+        this.dataDir,
+        '--name',
+        this.name,
+        '--listen',
+        `${this.address}:7946`,
+        '--container-label',
+        `io.flotilla.test-run=${this.runId}`,
         ...this.joinArgs,
       ],
       {
@@ -93,8 +97,10 @@ export class TestAgent {
     child.stdout!.on('data', (d) => (this.output += d));
     child.stderr!.on('data', (d) => (this.output += d));
     this.child = child;
-    await waitFor(async () => (await this.apiGet('/version')) !== undefined, 15_000, () =>
-      `agent did not come up:\n${this.output}`,
+    await waitFor(
+      async () => (await this.apiGet('/version')) !== undefined,
+      15_000,
+      () => `agent did not come up:\n${this.output}`,
     );
   }
 
@@ -127,17 +133,20 @@ export class TestAgent {
   /** GETs an API path over the unix socket; undefined when the agent is down. */
   apiGet<T = any>(apiPath: string): Promise<T | undefined> {
     return new Promise((resolve) => {
-      const req = http.get({ socketPath: path.join(this.dataDir, 'flotilla.sock'), path: apiPath }, (res) => {
-        let body = '';
-        res.on('data', (d) => (body += d));
-        res.on('end', () => {
-          try {
-            resolve(res.statusCode === 200 ? JSON.parse(body) : undefined);
-          } catch {
-            resolve(undefined);
-          }
-        });
-      });
+      const req = http.get(
+        { socketPath: path.join(this.dataDir, 'flotilla.sock'), path: apiPath },
+        (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => {
+            try {
+              resolve(res.statusCode === 200 ? JSON.parse(body) : undefined);
+            } catch {
+              resolve(undefined);
+            }
+          });
+        },
+      );
       req.on('error', () => resolve(undefined));
     });
   }
@@ -192,7 +201,9 @@ export function httpGet(url: string, timeoutMs = 3000): Promise<string> {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () =>
-        res.statusCode === 200 ? resolve(body) : reject(new Error(`HTTP ${res.statusCode}: ${body}`)),
+        res.statusCode === 200
+          ? resolve(body)
+          : reject(new Error(`HTTP ${res.statusCode}: ${body}`)),
       );
     });
     req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));

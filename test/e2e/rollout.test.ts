@@ -172,7 +172,10 @@ describe('rollouts, probes and crash backoff on one agent', { skip }, () => {
     ok('rollout', 'status', 'deployment/web', '--timeout', '90s');
     await settled('web', 4, V2);
     const after = await pods('web');
-    assert.ok(after.every((p) => !before.has(p.metadata.name)), 'every pod is new');
+    assert.ok(
+      after.every((p) => !before.has(p.metadata.name)),
+      'every pod is new',
+    );
   });
 
   test('a rollout to a missing image exceeds its deadline, old pods keep serving, and undo restores them', async () => {
@@ -303,10 +306,18 @@ spec:
     const id = await containerOf('probed');
 
     docker('exec', id, 'mv', '/www/index.html', '/www/gone.html');
-    await waitFor(async () => (await status(url)) === 503, 30_000, () => ok('get', 'pods'));
+    await waitFor(
+      async () => (await status(url)) === 503,
+      30_000,
+      () => ok('get', 'pods'),
+    );
     assert.ok(!(await pods('probed')).some(isReady));
     docker('exec', id, 'mv', '/www/gone.html', '/www/index.html');
-    await waitFor(async () => (await status(url)) === 200, 30_000, () => ok('get', 'pods'));
+    await waitFor(
+      async () => (await status(url)) === 200,
+      30_000,
+      () => ok('get', 'pods'),
+    );
     const unhealthy = async () =>
       (await events('probed')).some(
         (e) => e.reason === 'Unhealthy' && /^Readiness probe failed/.test(e.message),
@@ -353,7 +364,10 @@ spec:
     assert.ok((last?.status.containerStatuses?.[0].restartCount ?? 0) >= 3);
     assert.equal(last?.status.containerStatuses?.[0].lastState.terminated?.exitCode, 3);
     await waitFor(() => /CrashLoopBackOff/.test(ok('get', 'pods')), 30_000);
-    const line = ok('get', 'pods').split('\n').find((l) => l.startsWith('crash-')) ?? '';
+    const line =
+      ok('get', 'pods')
+        .split('\n')
+        .find((l) => l.startsWith('crash-')) ?? '';
     assert.match(line, /\s[3-9]( \(.* ago\))?\s/);
   });
 

@@ -177,7 +177,10 @@ describe('store: NodePorts and LoadBalancer ports', () => {
   it('allocates the same NodePort in range for the same command on any server', () => {
     const other = new TestStore();
     try {
-      const ports = [{ name: 'http', port: 80 }, { name: 'admin', port: 9000 }];
+      const ports = [
+        { name: 'http', port: 80 },
+        { name: 'admin', port: 9000 },
+      ];
       t.apply(service('web', { type: 'NodePort', ports }));
       other.apply(service('web', { type: 'NodePort', ports }));
       for (const i of [0, 1]) {
@@ -391,7 +394,10 @@ describe('store: durability', () => {
     assert.equal(t.store.getMeta('applied_index'), before.applied);
     assert.equal(t.logLength(), before.logged);
     const next = t.apply(deployment('web', { image: 'app:2' }));
-    assert.deepEqual(next.applied?.map((a) => a.result), ['unchanged']);
+    assert.deepEqual(
+      next.applied?.map((a) => a.result),
+      ['unchanged'],
+    );
     assert.equal(next.index, Number(before.applied) + 1);
   });
 
