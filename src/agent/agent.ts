@@ -22,6 +22,14 @@ import { ROLE_ANNOTATION, newUid } from '../model/names';
 import type { BackoffSettings } from '../actors/pod';
 import type { ContainerRuntime } from '../runtime/container-runtime';
 import { DockerRuntime } from '../runtime/docker-runtime';
+import {
+  NodeCertificates,
+  createClusterPki,
+  readClusterPki,
+  selfIssue,
+  type ClusterPki,
+  type NodeIdentity,
+} from '../cluster/certificates';
 import { ClusterNode } from '../cluster/cluster-node';
 import { readPeers } from '../cluster/state-snapshot';
 import { Membership } from '../gossip/membership';
@@ -69,6 +77,9 @@ export class Agent {
   private cluster?: ClusterNode;
   private membership?: Membership;
   private lifecycle?: NodeLifecycle;
+  private certificates?: NodeCertificates;
+  /** The gossip key handed over with this server's certificate, before the log brings it. */
+  private gossipKey?: string;
   /** Set when this start founded a cluster: the token others join with. */
   joinToken?: string;
 
@@ -146,6 +157,7 @@ export class Agent {
   /** Stops serving; containers keep running for the next start to adopt. */
   async stop(): Promise<void> {
     await this.api?.close();
+    this.certificates?.stop();
     this.lifecycle?.stop();
     await this.membership?.stop();
     await this.cluster?.stop();
@@ -169,11 +181,14 @@ export class Agent {
   ): Promise<RaftCommandLog> {
     const { listen, join, token, maxVoters } = this.config;
     const port = listen ? splitHostPort(listen).port : 0;
+    const certificates = (this.certificates = new NodeCertificates(this.config.dataDir));
+    certificates.load();
     const cluster = (this.cluster = new ClusterNode({
       store,
       nodeId: identity.nodeName,
       address: listen ? `${this.nodeAddress()}:${port}` : '',
       logger: nodeLogger.child({ component: 'raft' }),
+      tls: () => certificates.current(),
     }));
     this.api = new ApiServer({
       store,
@@ -185,10 +200,21 @@ export class Agent {
       nodeAddress: this.nodeAddress(),
     });
     cluster.mount(this.api);
-    if (listen) await this.api.listenTcp(splitHostPort(listen).host || '0.0.0.0', port);
+    const founding = cluster.isFresh() && !join ? createClusterPki(identity.clusterId) : undefined;
+    const names = this.certificateNames(identity.nodeName);
+    if (listen) {
+      try {
+        await this.ensureCertificate(cluster, certificates, founding, names);
+      } catch (err) {
+        await cluster.stop();
+        throw err;
+      }
+      await this.api.listenTcp(splitHostPort(listen).host || '0.0.0.0', port, certificates.current());
+      certificates.on('renewed', (material) => this.api?.updateTls(material));
+    }
 
     const started = await cluster
-      .start({ clusterId: identity.clusterId, join, token, maxVoters })
+      .start({ clusterId: identity.clusterId, join, token, maxVoters, pki: founding })
       .catch(async (err: unknown) => {
         // A refused join must end the process: release what keeps it alive.
         await this.api?.close();
@@ -199,9 +225,59 @@ export class Agent {
       store.setMeta('cluster_id', started.clusterId);
       identity.clusterId = started.clusterId;
     }
+    if (listen) {
+      const issue = (names: NodeIdentity) => {
+        const pki = readClusterPki(store);
+        if (!pki) throw new AgentConfigError('the cluster CA has not reached this server yet');
+        return selfIssue(pki, names);
+      };
+      certificates.startRenewal(issue, names, nodeLogger.child({ component: 'pki' }));
+    }
     this.joinToken = started.newToken;
-    if (started.newToken) nodeLogger.info({ token: started.newToken }, 'join token created');
     return cluster.log;
+  }
+
+  /**
+   * Makes sure this server has a certificate before it listens: a founder
+   * signs its own with the new CA; a joiner gets one with its join token; a
+   * member keeps its own, or signs a new one with the CA in its state when
+   * it lost or outlived it (a long stop), or certifies again with --token.
+   */
+  private async ensureCertificate(
+    cluster: ClusterNode,
+    certificates: NodeCertificates,
+    founding: ClusterPki | undefined,
+    names: NodeIdentity,
+  ): Promise<void> {
+    const { join, token } = this.config;
+    if (founding) return certificates.save(selfIssue(founding, names));
+    const pki = cluster.isFresh() ? undefined : readClusterPki(this.store!);
+    const usable = certificates.has(pki?.caCert) && !certificates.expired();
+    if (usable && !cluster.isFresh()) return;
+    if (pki) return certificates.save(selfIssue(pki, names));
+    if (join && token) {
+      const got = await cluster.certify(join, token, names);
+      this.gossipKey = got.gossipKey;
+      return certificates.save(got.material);
+    }
+    throw new AgentConfigError(
+      `${this.config.dataDir} has no usable certificate and no cluster CA: ` +
+        'start it with --join ADDRESS --token TOKEN',
+    );
+  }
+
+  /** The names this server's certificate carries: its node name, host name and addresses. */
+  private certificateNames(nodeName: string): NodeIdentity {
+    const listenHost = this.config.listen ? splitHostPort(this.config.listen).host : '';
+    const ips = new Set<string>([this.nodeAddress()]);
+    if (listenHost === '' || listenHost === '0.0.0.0' || listenHost === '::') {
+      for (const list of Object.values(os.networkInterfaces())) {
+        for (const a of list ?? []) if (!a.address.startsWith('fe80')) ips.add(a.address);
+      }
+    }
+    const host = os.hostname().toLowerCase();
+    const dnsNames = [...new Set([nodeName, ...(/^[a-z0-9.-]+$/.test(host) ? [host] : [])])];
+    return { name: nodeName, ips: [...ips].slice(0, 16), dnsNames };
   }
 
   /**
@@ -255,7 +331,7 @@ export class Agent {
    * leader's NodeLifecycle then marks it NotReady (every balancer drops its
    * pods) and, after the grace period, removes its pods so that they are
    * recreated elsewhere. Gossip shares the --listen port number over UDP
-   * and signs its datagrams with the cluster's join token.
+   * and signs its datagrams with the cluster's gossip key.
    */
   private async startGossip(
     store: Store,
@@ -263,9 +339,9 @@ export class Agent {
     nodeName: string,
     logger: pino.Logger,
   ) {
-    const secret = this.config.token ?? store.getMeta('join_token');
+    const secret = this.gossipKey ?? store.getMeta('gossip_key');
     if (!this.config.listen || !secret) {
-      logger.warn('gossip is off: it needs --listen and the join token');
+      logger.warn('gossip is off: it needs --listen and the cluster gossip key');
       return;
     }
     const address = this.nodeAddress();

@@ -8,7 +8,10 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import type tls from 'node:tls';
 import type pino from 'pino';
+import { authenticate, forbidden } from '../auth/access';
 import { FlotillaError, isUserError } from '../errors';
 import { serveBackup } from '../db/backup';
 import { validateManifest } from '../manifest/validate';
@@ -18,6 +21,7 @@ import { ChangeHistory } from '../store/change-history';
 import type { CommandLog } from '../store/command-log';
 import type { Store, StoredObject } from '../store/store';
 import { VERSION } from '../version';
+import { caHash } from '../pki';
 import type { Pod } from './k8s-types';
 import { openApiFor, openApiIndex } from './openapi';
 import { servePodLogs } from './pod-logs';
@@ -59,14 +63,24 @@ type Handler = (req: ApiRequest) => Promise<unknown> | unknown;
 /** A handler that answers the raw request itself. */
 export type RawHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
+/** The key, certificate and CA certificate the network listener serves with. */
+export interface ListenerTls {
+  key: string;
+  cert: string;
+  ca: string;
+}
+
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 /** The admin API's HTTP server. */
 export class ApiServer {
   private readonly opts: ApiServerOptions;
   private readonly routes: { method: string; pattern: RegExp; handler: Handler }[] = [];
-  private readonly mounts: { prefix: string; handler: RawHandler }[] = [];
+  private readonly mounts: { prefix: string; handler: RawHandler; ownAuth: boolean }[] = [];
   private readonly servers: http.Server[] = [];
+  private readonly tlsServers: https.Server[] = [];
+  private tlsMaterial?: ListenerTls;
+  private caHashCache?: { pem: string; hash: string };
   private readonly history: ChangeHistory;
   private readonly handlers: ResourceHandlers;
   private tcpAddress?: { host: string; port: number };
@@ -88,9 +102,11 @@ export class ApiServer {
   /**
    * Hands every request whose path starts with `prefix` to `handler`
    * untouched: how the cluster's own endpoints share the node's listener.
+   * Requests are authenticated and authorised first unless `ownAuth` says
+   * the handler checks its callers itself.
    */
-  mount(prefix: string, handler: RawHandler): void {
-    this.mounts.push({ prefix, handler });
+  mount(prefix: string, handler: RawHandler, opts: { ownAuth?: boolean } = {}): void {
+    this.mounts.push({ prefix, handler, ownAuth: opts.ownAuth ?? false });
   }
 
   /** Sets the container engine that pod logs are read from. */
@@ -106,13 +122,31 @@ export class ApiServer {
     fs.chmodSync(socketPath, 0o600);
   }
 
-  /** Listens on a TCP address (the node's --listen); returns the bound port. */
-  async listenTcp(host: string, port: number): Promise<number> {
-    const server = this.newServer();
+  /**
+   * Listens on a TCP address (the node's --listen) and returns the bound
+   * port. With `tls` it is HTTPS, asking clients for a certificate from the
+   * cluster CA without requiring one (API callers bring bearer tokens);
+   * without, plain HTTP, which only tests use.
+   */
+  async listenTcp(host: string, port: number, tls?: ListenerTls): Promise<number> {
+    const server = this.newServer(tls);
     await listen(server, (done) => server.listen(port, host, done));
     const bound = (server.address() as { port: number }).port;
     this.tcpAddress = { host, port: bound };
     return bound;
+  }
+
+  /** Serves new TLS connections with renewed material; open connections keep theirs. */
+  updateTls(material: ListenerTls): void {
+    this.tlsMaterial = material;
+    for (const server of this.tlsServers) server.setSecureContext(secureOptions(material));
+  }
+
+  /** Hands HTTP CONNECT requests on the network listener to `handler`. */
+  onConnect(
+    handler: (req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => void,
+  ): void {
+    for (const server of this.tlsServers) server.on('connect', handler);
   }
 
   async close(): Promise<void> {
@@ -128,14 +162,60 @@ export class ApiServer {
     );
   }
 
-  private newServer(): http.Server {
-    const server = http.createServer((req, res) => {
+  private newServer(material?: ListenerTls): http.Server {
+    const serve = (req: http.IncomingMessage, res: http.ServerResponse) => {
       const mount = this.mounts.find((m) => (req.url ?? '').startsWith(m.prefix));
+      if (mount?.ownAuth) return mount.handler(req, res);
+      if (!this.admit(req, res)) return;
       if (mount) mount.handler(req, res);
       else void this.handle(req, res);
-    });
+    };
+    let server: http.Server;
+    if (material) {
+      this.tlsMaterial = material;
+      const secure = https.createServer(
+        { ...secureOptions(material), requestCert: true, rejectUnauthorized: false },
+        serve,
+      );
+      this.tlsServers.push(secure);
+      server = secure;
+    } else {
+      server = http.createServer(serve);
+    }
     this.servers.push(server);
     return server;
+  }
+
+  /**
+   * Authenticates and authorises a request (see src/auth/access.ts);
+   * answers 401 or 403 itself and returns false when it is refused.
+   */
+  private admit(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const path = (req.url ?? '').split('?')[0];
+    const auth = authenticate(req, this.opts.store, this.clusterCaHash());
+    if (!auth.ok) {
+      this.opts.logger.debug(
+        { remote: req.socket.remoteAddress, path, reason: auth.reason },
+        'API request refused: not authenticated',
+      );
+      req.resume();
+      sendStatus(res, 401, 'Unauthorized', auth.message);
+      return false;
+    }
+    const why = forbidden(auth.principal, req.method ?? 'GET', path);
+    if (why) {
+      req.resume();
+      sendStatus(res, 403, 'Forbidden', why);
+      return false;
+    }
+    return true;
+  }
+
+  private clusterCaHash(): string | undefined {
+    const pem = this.opts.store.getMeta('ca_cert');
+    if (!pem) return undefined;
+    if (this.caHashCache?.pem !== pem) this.caHashCache = { pem, hash: caHash(pem) };
+    return this.caHashCache.hash;
   }
 
   private route(method: string, path: string, handler: Handler): void {
@@ -306,7 +386,10 @@ export class ApiServer {
       apiVersion: 'flotilla.io/v1',
       nodeName: this.opts.nodeName ?? this.opts.store.getMeta('node_name') ?? '',
       clusterId: this.opts.store.getMeta('cluster_id') ?? '',
-      server: this.tcpAddress ? `http://${this.serverAddress()}` : undefined,
+      server: this.tcpAddress
+        ? `${this.tlsServers.length > 0 ? 'https' : 'http'}://${this.serverAddress()}`
+        : undefined,
+      caCert: this.opts.store.getMeta('ca_cert'),
     };
   }
 
@@ -473,3 +556,26 @@ function send(res: http.ServerResponse, code: number, body: unknown): void {
 }
 
 export { failure };
+
+/** The server side of TLS: the certificate is sent with the CA's, so clients can pin it. */
+function secureOptions(material: ListenerTls): tls.SecureContextOptions {
+  return { key: material.key, cert: `${material.cert.trim()}\n${material.ca.trim()}\n`, ca: material.ca };
+}
+
+function sendStatus(res: http.ServerResponse, code: number, reason: string, message: string): void {
+  const body = JSON.stringify({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    code,
+  });
+  res.writeHead(code, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    ...(code === 401 ? { 'www-authenticate': 'Bearer realm="flotilla"' } : {}),
+  });
+  res.end(body);
+}

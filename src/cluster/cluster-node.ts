@@ -1,11 +1,13 @@
 /**
- * One server's membership in the cluster: it founds a cluster or joins one,
+ * One server's membership in the cluster: it founds a cluster (with its CA
+ * and first join token) or joins one (certify with a token, then join),
  * serves the cluster's HTTP endpoints (Raft messages, forwarded proposals,
- * joins) and the join token on the admin socket, and reports each member's
- * role. The replicated log itself is the RaftCommandLog.
+ * certify, joins, drains) to callers holding a cluster certificate, and
+ * reports each member's role. The replicated log itself is the
+ * RaftCommandLog; the token routes are in token-routes.ts.
  */
-import crypto from 'node:crypto';
 import type http from 'node:http';
+import type tls from 'node:tls';
 import type pino from 'pino';
 import {
   ConflictError,
@@ -21,6 +23,19 @@ import type { MembershipChange, Message } from '../raft';
 import type { Node } from '../model/types';
 import { isRemovedNode } from '../store/apply-nodes';
 import type { Store } from '../store/store';
+import { checkToken, tokenRecord } from '../auth/tokens';
+import { newToken, parseToken } from '../auth/token-format';
+import { caHash, createSigningRequest, generateKeyPair, verifySigningRequest } from '../pki';
+import {
+  createClusterPki,
+  issueCertificate,
+  readClusterPki,
+  type ClusterPki,
+  type NodeIdentity,
+  type TlsMaterial,
+} from './certificates';
+import type { CertifyAnswer } from './certify';
+import { TOKENS_PATH, serveTokens } from './token-routes';
 import { CLUSTER_PREFIX, HttpTransport } from './http-transport';
 import { RaftCommandLog, type RaftTiming } from './raft-command-log';
 import { peerKey } from './state-snapshot';
@@ -28,8 +43,6 @@ import type { CallPath, ClusterEndpoint, ClusterTransport } from './transport';
 import { planVoterChange, type MemberHealth } from './voter-plan';
 import { errorToWire, messageFromJson, type MessageBatch } from './wire';
 
-/** The admin route that hands out the join token, on the unix socket only. */
-export const TOKENS_PATH = '/apis/flotilla.io/v1/tokens';
 /** Voters a new cluster grows to unless --voters says otherwise. */
 export const DEFAULT_MAX_VOTERS = 3;
 /** The admin route prefix of `POST .../nodes/NAME/remove`. */
@@ -51,8 +64,10 @@ export interface ClusterNodeOptions {
   /** HOST:PORT other members reach this one at; '' for a server without a listener. */
   address: string;
   logger: pino.Logger;
-  /** Defaults to HTTP; tests pass a memory transport. */
+  /** Defaults to HTTPS with `tls`; tests pass a memory transport. */
   transport?: ClusterTransport;
+  /** This server's TLS material (needed by the default transport). */
+  tls?: () => TlsMaterial;
   timing?: Partial<RaftTiming>;
   /** How long a voter stays dead before it is replaced (default 30 s). */
   promoteAfterMs?: number;
@@ -71,7 +86,10 @@ export interface DrainRequest {
 export interface ClusterStart {
   clusterId: string;
   join?: string;
+  /** A join token; used to certify first unless `certify` already ran. */
   token?: string;
+  /** Founders only: the cluster secrets made before listening (default: new ones). */
+  pki?: ClusterPki;
   /** Founders only: how many voters the cluster grows to (3 to 5). */
   maxVoters?: number;
 }
@@ -87,9 +105,16 @@ export interface ClusterStarted {
 interface JoinRequest {
   name: string;
   address: string;
-  token: string;
   /** True when the joiner holds no Raft state (new, or its data was wiped). */
   fresh?: boolean;
+}
+
+/** What a joining server sends to get its certificate. */
+interface CertifyRequest {
+  token: string;
+  /** HOST:PORT the server will listen on. */
+  address: string;
+  request: unknown;
 }
 
 /** One server's membership; the endpoint other members talk to. */
@@ -100,12 +125,11 @@ export class ClusterNode implements ClusterEndpoint {
   private membershipTimer?: NodeJS.Timeout;
   private changingMembership = false;
   private removed = false;
+  private certified = false;
 
   constructor(opts: ClusterNodeOptions) {
     this.opts = opts;
-    this.transport =
-      opts.transport ??
-      new HttpTransport({ selfId: opts.nodeId, selfAddress: opts.address, logger: opts.logger });
+    this.transport = opts.transport ?? this.httpTransport();
     this.log = new RaftCommandLog({
       store: opts.store,
       nodeId: opts.nodeId,
@@ -115,9 +139,74 @@ export class ClusterNode implements ClusterEndpoint {
     });
   }
 
+  private httpTransport(): HttpTransport {
+    const { tls } = this.opts;
+    if (!tls) throw new FlotillaError('NoCertificate', 'the HTTPS transport needs TLS material');
+    return new HttpTransport({
+      selfId: this.opts.nodeId,
+      selfAddress: this.opts.address,
+      logger: this.opts.logger,
+      tls,
+    });
+  }
+
+  /** True when this server holds no Raft state yet. */
+  isFresh(): boolean {
+    return this.log.isEmpty();
+  }
+
+  /**
+   * Gets this server a certificate from the cluster at `address` with a join
+   * token: pins the CA the token names, sends a signing request for a new
+   * key, and keeps the gossip key it is given. Refused tokens end in
+   * JoinRefusedError; an unreachable cluster is retried for a minute.
+   */
+  async certify(
+    address: string,
+    token: string,
+    identity: NodeIdentity,
+  ): Promise<{ material: TlsMaterial; gossipKey: string }> {
+    const parts = parseToken(token, '--token');
+    const keys = generateKeyPair();
+    const request = createSigningRequest(keys.keyPem, identity);
+    const body = { token, address: this.opts.address, request };
+    const deadline = Date.now() + JOIN_PATIENCE_MS;
+    let warned = false;
+    for (;;) {
+      try {
+        const answer = (await this.transport.certify(
+          address,
+          parts.caHash,
+          body,
+          15_000,
+        )) as CertifyAnswer;
+        this.certified = true;
+        this.opts.logger.info({ join: address }, 'certificate received from the cluster');
+        const material = { key: keys.keyPem, cert: answer.cert, ca: answer.caCert };
+        return { material, gossipKey: answer.gossipKey };
+      } catch (err) {
+        if (err instanceof JoinRefusedError || Date.now() > deadline) throw err;
+        if (!warned) this.opts.logger.warn({ err, join: address }, 'cannot certify yet; retrying');
+        warned = true;
+      }
+      await sleep(1000);
+    }
+  }
+
   /** Founds, joins or resumes, then starts the log. */
   async start(how: ClusterStart): Promise<ClusterStarted> {
     const fresh = this.log.isEmpty();
+    if (fresh && how.join && !this.certified) {
+      await this.certify(how.join, how.token ?? '', {
+        name: this.opts.nodeId,
+        ips: [],
+        dnsNames: [this.opts.nodeId],
+      });
+    }
+    return this.startLog(how, fresh);
+  }
+
+  private async startLog(how: ClusterStart, fresh: boolean): Promise<ClusterStarted> {
     if (fresh && how.join) this.log.prepareToJoin();
     else if (fresh) this.log.bootstrap();
     this.log.start();
@@ -126,8 +215,8 @@ export class ClusterNode implements ClusterEndpoint {
     this.membershipTimer.unref();
 
     if (fresh && !how.join) return this.found(how);
-    if (fresh && how.join) return this.join(how.join, how.token ?? '');
-    if (how.join) void this.rejoinQuietly(how.join, how.token ?? '');
+    if (fresh && how.join) return this.join(how.join);
+    if (how.join) void this.rejoinQuietly(how.join);
     void this.recordOwnAddress().catch((err) =>
       this.opts.logger.warn({ err }, 'cannot record this member address yet'),
     );
@@ -141,10 +230,11 @@ export class ClusterNode implements ClusterEndpoint {
     await this.transport.close();
   }
 
-  /** Serves the cluster endpoints and the token route on `api`'s listeners. */
+  /** Serves the cluster endpoints, the token routes and node removal on `api`'s listeners. */
   mount(api: ApiServer): void {
-    api.mount(CLUSTER_PREFIX, (req, res) => void this.handleHttp(req, res));
-    api.mount(TOKENS_PATH, (req, res) => this.handleToken(req, res));
+    // The cluster endpoints check the caller's certificate themselves.
+    api.mount(CLUSTER_PREFIX, (req, res) => void this.handleHttp(req, res), { ownAuth: true });
+    api.mount(TOKENS_PATH, (req, res) => void serveTokens(req, res, this.opts.store, this.log));
     api.mount(NODES_PATH, (req, res) => void this.handleNodeRemove(req, res));
   }
 
@@ -289,6 +379,7 @@ export class ClusterNode implements ClusterEndpoint {
   }
 
   serve(path: CallPath, body: unknown): Promise<unknown> {
+    if (path === 'certify') return this.serveCertify(body as CertifyRequest);
     if (path === 'join') return this.serveJoin(body as JoinRequest);
     if (path === 'drain') return this.serveDrain(body as DrainRequest);
     return this.log.serve(path, body);
@@ -306,23 +397,30 @@ export class ClusterNode implements ClusterEndpoint {
 
   // ---- founding and joining -------------------------------------------------
 
+  /**
+   * Writes the founding records: the settings, the cluster secrets (made
+   * before listening, so the listener already has a certificate from this
+   * CA) and a first join token without expiry, printed once.
+   */
   private async found(how: ClusterStart): Promise<ClusterStarted> {
-    const token = crypto.randomBytes(24).toString('hex');
     const maxVoters = how.maxVoters ?? DEFAULT_MAX_VOTERS;
-    await this.log.submit({ cluster: { clusterId: how.clusterId, token, maxVoters } });
+    const pki = how.pki ?? createClusterPki(how.clusterId);
+    await this.log.submit({ cluster: { clusterId: how.clusterId, maxVoters } });
+    await this.log.submit({ pki });
+    const token = newToken(caHash(pki.caCert));
+    const record = tokenRecord(token.id, token.secret, 'join', {
+      now: new Date(),
+      description: 'made when the cluster was founded',
+    });
+    await this.log.submit({ token: record });
     await this.recordOwnAddress();
     this.opts.logger.info({ maxVoters }, 'cluster founded');
-    return { clusterId: how.clusterId, newToken: token };
+    return { clusterId: how.clusterId, newToken: token.text };
   }
 
   /** Asks the member at `address` to add this server; retries until it answers. */
-  private async join(address: string, token: string): Promise<ClusterStarted> {
-    const request: JoinRequest = {
-      name: this.opts.nodeId,
-      address: this.opts.address,
-      token,
-      fresh: true,
-    };
+  private async join(address: string): Promise<ClusterStarted> {
+    const request: JoinRequest = { name: this.opts.nodeId, address: this.opts.address, fresh: true };
     const deadline = Date.now() + JOIN_PATIENCE_MS;
     let warned = false;
     for (;;) {
@@ -344,8 +442,8 @@ export class ClusterNode implements ClusterEndpoint {
   }
 
   /** A restarted member says where it listens now; failures only warn. */
-  private async rejoinQuietly(address: string, token: string): Promise<void> {
-    const request: JoinRequest = { name: this.opts.nodeId, address: this.opts.address, token };
+  private async rejoinQuietly(address: string): Promise<void> {
+    const request: JoinRequest = { name: this.opts.nodeId, address: this.opts.address };
     try {
       await this.transport.callAddress(address, 'join', request, 15_000);
     } catch (err) {
@@ -378,7 +476,6 @@ export class ClusterNode implements ClusterEndpoint {
     if (leaderId !== this.opts.nodeId) {
       return this.transport.call(leaderId, 'join', request, 15_000);
     }
-    this.checkToken(request.token);
     if (isRemovedNode(this.opts.store, request.name)) {
       if (!request.fresh) throw new NodeRemovedError(request.name);
       await this.log.propose({ op: 'admitNode', name: request.name });
@@ -436,12 +533,40 @@ export class ClusterNode implements ClusterEndpoint {
     }
   }
 
-  private checkToken(token: string): void {
-    const expected = this.opts.store.getMeta('join_token') ?? '';
-    const digest = (t: string) => crypto.createHash('sha256').update(t).digest();
-    if (expected === '' || !crypto.timingSafeEqual(digest(token), digest(expected))) {
-      throw new JoinRefusedError('join refused: the token does not match this cluster');
+  /**
+   * On the leader (where revocations are surely known): checks the join
+   * token and the signing request and answers with a certificate, the CA
+   * and the gossip key. Every refusal is logged with the reason, which the
+   * caller only learns vaguely.
+   */
+  private async serveCertify(body: CertifyRequest): Promise<unknown> {
+    const { leaderId } = this.log.status();
+    if (leaderId === '') throw new NoQuorumError('no quorum: no leader to certify the server');
+    if (leaderId !== this.opts.nodeId) return this.transport.call(leaderId, 'certify', body, 15_000);
+    const pki = readClusterPki(this.opts.store);
+    if (!pki) throw new NoQuorumError('the cluster has no CA yet');
+    const asked = body?.request as { name?: unknown } | undefined;
+    const name = typeof asked?.name === 'string' ? asked.name : '?';
+    const check =
+      typeof body?.token === 'string'
+        ? checkToken(this.opts.store, body.token, caHash(pki.caCert), new Date())
+        : ({ ok: false, reason: 'malformed' } as const);
+    const reason = !check.ok ? check.reason : check.record.role !== 'join' ? 'not-join' : '';
+    if (reason) {
+      this.opts.logger.warn({ name, address: body?.address, reason }, 'join refused: bad token');
+      throw new JoinRefusedError(
+        'join refused: the token is not a valid join token of this cluster ' +
+          '(unknown, revoked, expired or of another role)',
+      );
     }
+    const request = verifySigningRequest(body.request);
+    if (typeof body.address === 'string') {
+      this.refuseNameInUse({ name: request.name, address: body.address, fresh: true });
+    }
+    const cert = issueCertificate(pki, request);
+    this.opts.logger.info({ name: request.name, address: body.address }, 'certificate issued');
+    const clusterId = this.opts.store.getMeta('cluster_id') ?? '';
+    return { clusterId, cert, caCert: pki.caCert, gossipKey: pki.gossipKey };
   }
 
   // ---- HTTP -----------------------------------------------------------------
@@ -449,15 +574,17 @@ export class ClusterNode implements ClusterEndpoint {
   private async handleHttp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     try {
       if (req.method !== 'POST') throw new FlotillaError('MethodNotAllowed', 'expected POST', 405);
-      const body = await readJson(req);
       const path = (req.url ?? '').slice(CLUSTER_PREFIX.length).split('?')[0];
+      // Only certify serves callers without a certificate: they bring a join token.
+      if (path !== 'certify') this.requireMemberCertificate(req);
+      const body = await readJson(req);
       if (path === 'raft') {
         const batch = body as MessageBatch;
         this.receive(batch.from, batch.address, batch.messages.map(messageFromJson));
         res.writeHead(204).end();
         return;
       }
-      if (path !== 'propose' && path !== 'join' && path !== 'drain') {
+      if (path !== 'propose' && path !== 'join' && path !== 'drain' && path !== 'certify') {
         throw new FlotillaError('NotFound', `no cluster endpoint ${path}`, 404);
       }
       sendJson(res, 200, await this.serve(path, body));
@@ -467,6 +594,27 @@ export class ClusterNode implements ClusterEndpoint {
         this.opts.logger.error({ err }, 'cluster request failed');
       }
       if (!res.headersSent) sendJson(res, wire.status, { error: wire });
+    }
+  }
+
+  /**
+   * Refuses callers without a certificate from the cluster CA (checked by
+   * the TLS layer against the CA) and members that were removed: their
+   * certificates stay valid until they expire, as there is no revocation
+   * list.
+   */
+  private requireMemberCertificate(req: http.IncomingMessage): void {
+    const socket = req.socket as tls.TLSSocket;
+    if (!socket.encrypted || !socket.authorized) {
+      throw new FlotillaError(
+        'Forbidden',
+        'cluster endpoints need a client certificate from the cluster CA',
+        403,
+      );
+    }
+    const name = socket.getPeerCertificate().subject?.CN;
+    if (typeof name === 'string' && isRemovedNode(this.opts.store, name)) {
+      throw new FlotillaError('Forbidden', `node "${name}" was removed from the cluster`, 403);
     }
   }
 
@@ -492,20 +640,6 @@ export class ClusterNode implements ClusterEndpoint {
     }
   }
 
-  /** The join token, only to callers on the admin socket (file permissions guard it). */
-  private handleToken(req: http.IncomingMessage, res: http.ServerResponse): void {
-    req.resume();
-    const overUnixSocket = typeof req.socket.remoteAddress !== 'string';
-    const token = this.opts.store.getMeta('join_token');
-    if (!overUnixSocket || req.method !== 'POST') {
-      const message = 'the join token is only given on the admin socket, to POST';
-      sendJson(res, 403, status(403, 'Forbidden', message));
-    } else if (!token) {
-      sendJson(res, 503, status(503, 'ServiceUnavailable', 'this server has no join token yet'));
-    } else {
-      sendJson(res, 200, { kind: 'JoinToken', apiVersion: 'flotilla.io/v1', token });
-    }
-  }
 }
 
 function status(code: number, reason: string, message: string) {

@@ -1,12 +1,17 @@
 /**
- * The cluster's network transport: JSON over HTTP with one keep-alive undici
+ * The cluster's network transport: JSON over HTTPS with mutual TLS (both
+ * sides show certificates from the cluster CA) and one keep-alive undici
  * Pool per member. Raft messages to a member are batched: while one batch is
  * in flight the next ones queue, and a member that does not answer loses
- * them (Raft resends what matters).
+ * them (Raft resends what matters). New connections use the TLS material
+ * current at the time, so a renewed certificate takes effect without a
+ * restart; established connections keep going.
  */
 import net from 'node:net';
 import type pino from 'pino';
-import { Pool } from 'undici';
+import { Pool, buildConnector } from 'undici';
+import type { TlsMaterial } from './certificates';
+import { fetchPinnedCa, requestCertificate } from './certify';
 import { FlotillaError, PeerUnreachableError } from '../errors';
 import type { Message } from '../raft';
 import type { CallPath, ClusterTransport } from './transport';
@@ -41,15 +46,29 @@ export interface HttpTransportOptions {
   /** HOST:PORT this server listens on, sent with every batch. */
   selfAddress: string;
   logger: pino.Logger;
+  /** This server's TLS material as it is now (it changes when renewed). */
+  tls: () => TlsMaterial;
 }
 
 /** ClusterTransport over HTTP. */
 export class HttpTransport implements ClusterTransport {
   private readonly opts: HttpTransportOptions;
   private readonly peers = new Map<string, Peer>();
+  private connector?: { material: TlsMaterial; connect: buildConnector.connector };
 
   constructor(opts: HttpTransportOptions) {
     this.opts = opts;
+  }
+
+  async certify(
+    address: string,
+    caHash: string,
+    body: unknown,
+    timeoutMs: number,
+  ): Promise<unknown> {
+    const options = { timeoutMs, localAddress: this.localAddress() };
+    const caPem = await fetchPinnedCa(address, caHash, options);
+    return requestCertificate(address, caPem, body, options);
   }
 
   send(messages: Message[]): void {
@@ -76,7 +95,7 @@ export class HttpTransport implements ClusterTransport {
     body: unknown,
     timeoutMs: number,
   ): Promise<unknown> {
-    const pool = newPool(address, 1, this.localAddress());
+    const pool = this.newPool(address, 1);
     try {
       return await this.post(pool, address, path, body, timeoutMs);
     } finally {
@@ -91,8 +110,8 @@ export class HttpTransport implements ClusterTransport {
     if (known) void Promise.allSettled([known.pool.close(), known.calls.close()]);
     this.peers.set(id, {
       address,
-      pool: newPool(address, 1, this.localAddress()),
-      calls: newPool(address, MAX_CALLS, this.localAddress()),
+      pool: this.newPool(address, 1),
+      calls: this.newPool(address, MAX_CALLS),
       queue: [],
       inFlight: false,
       failing: false,
@@ -184,13 +203,30 @@ export class HttpTransport implements ClusterTransport {
     if (wire) throw errorFromWire(wire);
     throw new FlotillaError('ClusterCallFailed', `${address} answered ${res.statusCode}`, 502);
   }
-}
 
-function newPool(address: string, connections: number, localAddress?: string): Pool {
-  return new Pool(`http://${address}`, {
-    connections,
-    keepAliveTimeout: 30_000,
-    connect: { timeout: 2000 },
-    ...(localAddress ? { localAddress } : {}),
-  });
+  private newPool(address: string, connections: number): Pool {
+    return new Pool(`https://${address}`, {
+      connections,
+      keepAliveTimeout: 30_000,
+      connect: (options, callback) => this.currentConnector()(options, callback),
+    });
+  }
+
+  /** A connector with this server's current certificate, rebuilt after a renewal. */
+  private currentConnector(): buildConnector.connector {
+    const material = this.opts.tls();
+    if (this.connector?.material !== material) {
+      const localAddress = this.localAddress();
+      const connect = buildConnector({
+        timeout: 2000,
+        ca: material.ca,
+        cert: material.cert,
+        key: material.key,
+        rejectUnauthorized: true,
+        ...(localAddress ? { localAddress } : {}),
+      } as buildConnector.BuildOptions);
+      this.connector = { material, connect };
+    }
+    return this.connector.connect;
+  }
 }

@@ -36,6 +36,8 @@ import { coalesceAppends } from './coalesce';
 import { clearState, dumpState, installState, peerKey, readPeers } from './state-snapshot';
 import type { CallPath, ClusterEndpoint, ClusterTransport } from './transport';
 import { decodeRecord, encodeRecord, type LogRecord } from './wire';
+import { deleteToken, saveToken } from '../auth/tokens';
+import { saveClusterPki } from './certificates';
 
 /** The shell's clock and limits. */
 export interface RaftTiming {
@@ -416,10 +418,15 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
       const { id, address } = record.peer;
       this.store.setMeta(peerKey(id), address);
       if (id !== this.id) this.transport.setPeer(id, address);
-    } else {
+    } else if ('cluster' in record) {
       this.store.setMeta('cluster_id', record.cluster.clusterId);
-      this.store.setMeta('join_token', record.cluster.token);
       this.store.setMeta('max_voters', String(record.cluster.maxVoters));
+    } else if ('pki' in record) {
+      saveClusterPki(this.store, record.pki);
+    } else if ('token' in record) {
+      saveToken(this.store, record.token);
+    } else if ('revokeToken' in record) {
+      deleteToken(this.store, record.revokeToken.id);
     }
     return { index };
   }

@@ -3,11 +3,13 @@
  * the replicated meta keys at an applied index, and its installation on a
  * server that replaces its tables with it and tells listeners what changed.
  */
+import { isTokenKey } from '../auth/tokens';
 import { REMOVED_NODE_PREFIX } from '../store/apply-nodes';
+import { PKI_META_KEYS } from './certificates';
 import type { Change, Kind, Store, StoredObject } from '../store/store';
 
 /** Meta keys every server holds alike; the others (node name, applied index) are local. */
-const REPLICATED_META = ['cluster_id', 'join_token', 'max_voters'];
+const REPLICATED_META = ['cluster_id', 'max_voters', ...PKI_META_KEYS];
 const PEER_PREFIX = 'peer/';
 
 interface ObjectRow {
@@ -26,7 +28,8 @@ interface StateDump {
 
 /** True for a meta key that is part of the replicated state. */
 export function isReplicatedMeta(key: string): boolean {
-  const prefixed = key.startsWith(PEER_PREFIX) || key.startsWith(REMOVED_NODE_PREFIX);
+  const prefixed =
+    key.startsWith(PEER_PREFIX) || key.startsWith(REMOVED_NODE_PREFIX) || isTokenKey(key);
   return REPLICATED_META.includes(key) || prefixed;
 }
 

@@ -6,7 +6,7 @@
 import type { Message } from '../raft';
 
 /** The calls a server makes to another (usually the leader). */
-export type CallPath = 'propose' | 'join' | 'drain';
+export type CallPath = 'propose' | 'join' | 'drain' | 'certify';
 
 /** What a server offers to the transport: incoming messages and calls. */
 export interface ClusterEndpoint {
@@ -24,6 +24,11 @@ export interface ClusterTransport {
   call(to: string, path: CallPath, body: unknown, timeoutMs: number): Promise<unknown>;
   /** Calls `path` on a server known only by address (a join's first contact). */
   callAddress(address: string, path: CallPath, body: unknown, timeoutMs: number): Promise<unknown>;
+  /**
+   * Sends a joining server's certify call to `address`, trusting the
+   * server only once it shows the CA whose certificate hashes to `caHash`.
+   */
+  certify(address: string, caHash: string, body: unknown, timeoutMs: number): Promise<unknown>;
   /** Records where the member `id` listens. */
   setPeer(id: string, address: string): void;
   /** The address of `id`, when known. */

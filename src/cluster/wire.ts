@@ -11,25 +11,30 @@ import {
   NoQuorumError,
   PeerUnreachableError,
 } from '../errors';
+import type { TokenRecord } from '../auth/tokens';
 import type { Entry, Message, Snapshot } from '../raft';
 import type { Command } from '../store/commands';
+import type { ClusterPki } from './certificates';
 
 /** Cluster-wide settings, written once by the server that founds the cluster. */
 export interface ClusterSettings {
   clusterId: string;
-  token: string;
   /** How many voters the cluster grows to before joiners become learners. */
   maxVoters: number;
 }
 
 /**
  * What a `normal` entry carries: a desired-state command, or one of the
- * cluster's own records (a member's address, the founding settings).
+ * cluster's own records (a member's address, the founding settings, the
+ * cluster's CA and gossip key, a token made or revoked).
  */
 export type LogRecord =
   | { command: Command }
   | { peer: { id: string; address: string } }
-  | { cluster: ClusterSettings };
+  | { cluster: ClusterSettings }
+  | { pki: ClusterPki }
+  | { token: TokenRecord }
+  | { revokeToken: { id: string } };
 
 /** A batch of Raft messages from one server, with the address it listens on. */
 export interface MessageBatch {

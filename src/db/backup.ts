@@ -157,8 +157,8 @@ function rewriteFile(file: string, nodeName: string): ResetSummary {
  * applied index, so resourceVersions keep growing):
  * - the Raft log, hard state and snapshot: without them the node counts as
  *   new, votes for itself and is the single voter;
- * - the join token (a new one is made and printed) and the other members'
- *   addresses;
+ * - the cluster's CA, gossip key and tokens (founding makes new ones and
+ *   prints a join token) and the other members' addresses;
  * - the Node objects of other members and the pods bound to them, which no
  *   kubelet would ever stop or report on; their Deployments recreate them
  *   here. Unscheduled pods stay.
@@ -170,7 +170,11 @@ export function resetToSingleMember(db: Database, nodeName: string): ResetSummar
     const previous = readMeta(db, 'node_name');
     // Actor snapshots belong to the machine that wrote them.
     if (previous !== nodeName) db.exec('DELETE FROM actor_snapshots');
-    db.prepare("DELETE FROM meta WHERE key = 'join_token'").run();
+    // The new cluster gets a new CA, gossip key and join token when it is founded.
+    db.prepare(
+      "DELETE FROM meta WHERE key IN ('join_token', 'ca_cert', 'ca_key', 'gossip_key') " +
+        "OR key LIKE 'token/%'",
+    ).run();
     db.prepare('DELETE FROM meta WHERE key LIKE ? AND key <> ?').run(
       `${PEER_PREFIX}%`,
       `${PEER_PREFIX}${nodeName}`,

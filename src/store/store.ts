@@ -104,6 +104,19 @@ export class Store extends EventEmitter {
     this.stmt.putMeta.run(key, value);
   }
 
+  /** Removes a value of the meta table (inside the caller's transaction, if any). */
+  deleteMeta(key: string): void {
+    this.db.prepare('DELETE FROM meta WHERE key = ?').run(key);
+  }
+
+  /** Every meta value whose key starts with `prefix`, by key. */
+  metaWithPrefix(prefix: string): Map<string, string> {
+    const rows = this.db
+      .prepare("SELECT key, value FROM meta WHERE substr(key, 1, length(?)) = ?")
+      .all(prefix, prefix) as { key: string; value: string }[];
+    return new Map(rows.map((r) => [r.key, r.value]));
+  }
+
   /** Forgets the changes of a transaction that rolled back. */
   discardPending(): void {
     this.pending = [];

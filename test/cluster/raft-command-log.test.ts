@@ -9,6 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { after, describe, test } from 'node:test';
+import { formatToken, newToken, parseToken } from '../../src/auth/token-format';
+import { listTokens, tokenRecord } from '../../src/auth/tokens';
 import { ClusterNode } from '../../src/cluster/cluster-node';
 import { MemoryNetwork } from '../../src/cluster/memory-transport';
 import { openDatabase, type Database } from '../../src/db/open';
@@ -280,7 +282,9 @@ describe('RaftCommandLog in a three-server cluster', () => {
     const late = await cluster.start('d', { join: 'b', token: cluster.token });
     await waitFor(() => serviceNames(late).length === TIMING.compactEvery + 5, 'the snapshot');
     assert.equal(leader.node.roleOf('d'), 'non-voter');
-    assert.equal(late.store.getMeta('join_token'), cluster.token);
+    // The cluster's CA and tokens travel in the snapshot too.
+    assert.equal(late.store.getMeta('ca_cert'), leader.store.getMeta('ca_cert'));
+    assert.deepEqual(listTokens(late.store), listTokens(leader.store));
   });
 
   test('a server whose data was wiped rejoins by name and gets the whole state', async () => {
@@ -310,11 +314,43 @@ describe('RaftCommandLog in a three-server cluster', () => {
     assert.deepEqual(serviceNames(founder), ['after-upgrade', 'from-before']);
   });
 
-  test('a join with a wrong token is refused', async () => {
+  test('a join with a wrong, revoked, expired, foreign or non-join token is refused', async () => {
     const cluster = newCluster();
-    await cluster.start('a');
-    await assert.rejects(cluster.start('x', { join: 'a', token: 'wrong' }), {
-      code: 'JoinRefused',
+    const founder = await cluster.start('a');
+    const good = parseToken(cluster.token);
+    const refused = async (token: string) =>
+      assert.rejects(cluster.start('x', { join: 'a', token }), { code: 'JoinRefused' });
+
+    await refused(formatToken({ ...good, secret: '0'.repeat(32) }));
+    await refused(formatToken({ ...good, caHash: 'f'.repeat(64) }));
+    const expired = newToken(good.caHash);
+    const past = new Date(Date.now() - 3_600_000);
+    await founder.node.log.submit({
+      token: tokenRecord(expired.id, expired.secret, 'join', { now: past, ttlMs: 60_000 }),
     });
+    await refused(expired.text);
+    const admin = newToken(good.caHash);
+    await founder.node.log.submit({
+      token: tokenRecord(admin.id, admin.secret, 'admin', { now: new Date() }),
+    });
+    await refused(admin.text);
+    await founder.node.log.submit({ revokeToken: { id: good.id } });
+    await refused(cluster.token);
+    await assert.rejects(cluster.start('y', { join: 'a', token: 'wrong' }), { code: 'Invalid' });
+  });
+
+  test('a new join token admits a server, and the cluster never stores its secret', async () => {
+    const cluster = newCluster();
+    const founder = await cluster.start('a');
+    const fresh = newToken(parseToken(cluster.token).caHash);
+    await founder.node.log.submit({
+      token: tokenRecord(fresh.id, fresh.secret, 'join', { now: new Date(), ttlMs: 60_000 }),
+    });
+    const joined = await cluster.start('b', { join: 'a', token: fresh.text });
+    await waitFor(() => founder.node.log.status().config.voters.includes('b'), 'b as a voter');
+    for (const member of [founder, joined]) {
+      const rows = member.store.db.prepare('SELECT value FROM meta').all() as { value: string }[];
+      assert.ok(!rows.some((r) => r.value.includes(fresh.secret)), 'a secret in the state');
+    }
   });
 });

@@ -54,6 +54,8 @@ export class TestAgent {
   private output = '';
   /** --join and --token, kept for restarts. */
   private joinArgs: string[] = [];
+  /** Extra environment for the agent process (e.g. a short certificate lifetime). */
+  env: Record<string, string> = {};
 
   constructor(address: string, name = `e2e-${crypto.randomBytes(3).toString('hex')}`) {
     this.address = address;
@@ -90,7 +92,11 @@ export class TestAgent {
         ...this.joinArgs,
       ],
       {
-        env: childEnv({ FLOTILLA_BACKOFF_SCALE: '0.1', FLOTILLA_LOG_FORMAT: 'json' }),
+        env: childEnv({
+          FLOTILLA_BACKOFF_SCALE: '0.1',
+          FLOTILLA_LOG_FORMAT: 'json',
+          ...this.env,
+        }),
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );

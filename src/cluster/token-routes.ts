@@ -1,0 +1,153 @@
+/**
+ * The token routes of the admin API, for admins only (the unix socket, an
+ * admin token or a member certificate; the API server checks that before
+ * handing requests here):
+ *
+ *   POST   /apis/flotilla.io/v1/tokens      {role?, ttlSeconds?, description?}
+ *   GET    /apis/flotilla.io/v1/tokens
+ *   DELETE /apis/flotilla.io/v1/tokens/ID
+ *
+ * A new token's secret is shown once, in the answer to POST; the cluster
+ * keeps its hash. Creating and revoking are log records, so they hold on
+ * every server once the call returns.
+ */
+import type http from 'node:http';
+import { newToken } from '../auth/token-format';
+import { TOKEN_ROLES, listTokens, tokenKey, tokenRecord, type TokenRole } from '../auth/tokens';
+import { FlotillaError, InvalidError, NotFoundError } from '../errors';
+import { caHash } from '../pki';
+import type { Store } from '../store/store';
+import { readClusterPki } from './certificates';
+import type { RaftCommandLog } from './raft-command-log';
+
+export const TOKENS_PATH = '/apis/flotilla.io/v1/tokens';
+
+/** Join tokens expire after a day unless asked otherwise; API tokens do not. */
+const DEFAULT_JOIN_TTL_SECONDS = 24 * 3600;
+const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
+const MAX_DESCRIPTION = 200;
+const MAX_BODY_BYTES = 64 * 1024;
+
+/** Answers one request under TOKENS_PATH. */
+export async function serveTokens(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  store: Store,
+  log: RaftCommandLog,
+): Promise<void> {
+  try {
+    const rest = (req.url ?? '').slice(TOKENS_PATH.length).split('?')[0];
+    if (rest === '' && req.method === 'GET') {
+      req.resume();
+      return send(res, 200, tokenList(store));
+    }
+    if (rest === '' && req.method === 'POST') {
+      return send(res, 201, await createToken(store, log, await readBody(req)));
+    }
+    const id = /^\/([0-9a-f]{12})$/.exec(rest)?.[1];
+    if (id && req.method === 'DELETE') {
+      req.resume();
+      await revokeToken(store, log, id);
+      return send(res, 200, status(200, 'Success', `token ${id} revoked`));
+    }
+    req.resume();
+    throw new FlotillaError('NotFound', `no token route ${req.method} ${rest || '/'}`, 404);
+  } catch (err) {
+    const e =
+      err instanceof FlotillaError
+        ? err
+        : new FlotillaError('InternalError', `internal error: ${(err as Error).message}`, 500);
+    send(res, e.status, status(e.status, e.code, e.message));
+  }
+}
+
+function tokenList(store: Store) {
+  const items = listTokens(store).map(({ id, role, created, expires, description }) => ({
+    id,
+    role,
+    created,
+    expires,
+    description,
+  }));
+  return { kind: 'TokenList', apiVersion: 'flotilla.io/v1', items };
+}
+
+async function createToken(store: Store, log: RaftCommandLog, body: unknown) {
+  const input = (body ?? {}) as Record<string, unknown>;
+  if (typeof input !== 'object' || Array.isArray(input)) throw new InvalidError('expected an object');
+  for (const key of Object.keys(input)) {
+    if (!['role', 'ttlSeconds', 'description'].includes(key)) {
+      throw new InvalidError(`unknown field "${key}" (expected role, ttlSeconds, description)`);
+    }
+  }
+  const role = (input.role ?? 'join') as TokenRole;
+  if (!TOKEN_ROLES.includes(role)) {
+    throw new InvalidError(`expected join, admin or read-only, got "${String(input.role)}"`, 'role');
+  }
+  const ttl = input.ttlSeconds;
+  if (ttl !== undefined && !(typeof ttl === 'number' && ttl >= 0 && ttl <= MAX_TTL_SECONDS)) {
+    throw new InvalidError('expected seconds from 0 (never expires) to ten years', 'ttlSeconds');
+  }
+  const description = input.description ?? '';
+  if (typeof description !== 'string' || description.length > MAX_DESCRIPTION) {
+    throw new InvalidError(`expected text of at most ${MAX_DESCRIPTION} characters`, 'description');
+  }
+  const pki = readClusterPki(store);
+  if (!pki) throw new FlotillaError('ServiceUnavailable', 'the cluster has no CA yet', 503);
+  const seconds = ttl === undefined ? (role === 'join' ? DEFAULT_JOIN_TTL_SECONDS : 0) : ttl;
+  const token = newToken(caHash(pki.caCert));
+  const now = new Date();
+  const record = tokenRecord(token.id, token.secret, role, {
+    now,
+    ttlMs: seconds * 1000,
+    description,
+  });
+  await log.submit({ token: record });
+  const { hash: _hash, ...shown } = record;
+  return { kind: 'Token', apiVersion: 'flotilla.io/v1', ...shown, token: token.text };
+}
+
+async function revokeToken(store: Store, log: RaftCommandLog, id: string): Promise<void> {
+  if (!store.getMeta(tokenKey(id))) throw new NotFoundError('token', id);
+  await log.submit({ revokeToken: { id } });
+}
+
+function status(code: number, reason: string, message: string) {
+  const outcome = code < 400 ? 'Success' : 'Failure';
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: outcome, message, reason, code };
+}
+
+function send(res: http.ServerResponse, code: number, value: unknown): void {
+  const text = JSON.stringify(value);
+  res.writeHead(code, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+function readBody(req: http.IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new FlotillaError('PayloadTooLarge', 'token request body too large', 413));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim() === '') return resolve({});
+      try {
+        resolve(JSON.parse(text));
+      } catch (err) {
+        reject(new InvalidError(`invalid JSON: ${(err as Error).message}`));
+      }
+    });
+    req.on('error', reject);
+  });
+}
