@@ -1,3 +1,7 @@
+/**
+ * The `flotilla` command line: every subcommand, its flags and help texts.
+ * Actions load their modules only when they run.
+ */
 import { Command, Option } from 'commander';
 import type { ApiClient } from '../api/client';
 import type { GlobalOptions, Output } from './context';
@@ -13,7 +17,37 @@ async function withClient(cmd: Command, action: ClientAction): Promise<void> {
 }
 
 function globalsOf(cmd: Command): GlobalOptions {
-  return cmd.optsWithGlobals<GlobalOptions>();
+  const opts = cmd.optsWithGlobals<GlobalOptions>();
+  const sources = {
+    dataDir: cmd.getOptionValueSourceWithGlobals('dataDir'),
+    server: cmd.getOptionValueSourceWithGlobals('server'),
+    token: cmd.getOptionValueSourceWithGlobals('token'),
+  };
+  // An exported but empty variable (FLOTILLA_SERVER=) counts as unset, as in most tools.
+  if (opts.server === '') opts.server = sources.server = undefined;
+  if (opts.token === '') opts.token = sources.token = undefined;
+  if (opts.dataDir === '') [opts.dataDir, sources.dataDir] = [DEFAULT_DATA_DIR, 'default'];
+  return { ...opts, sources };
+}
+
+/**
+ * The join token of `agent` and `install`, whose own --token predates the
+ * global one. Commander gives an option the program and a subcommand both
+ * define to the program, wherever it stands on the line, so the subcommand
+ * only ever sees its environment variable (FLOTILLA_TOKEN). A --token typed
+ * on the line is therefore read back from the program; FLOTILLA_API_TOKEN,
+ * the global option's variable, is never taken for a join token.
+ */
+export function joinTokenOf(cmd: Command, own: string | undefined): string | undefined {
+  const root = rootOf(cmd);
+  if (root.getOptionValueSource('token') === 'cli') return root.opts<{ token?: string }>().token;
+  return own;
+}
+
+function rootOf(cmd: Command): Command {
+  let root = cmd;
+  while (root.parent) root = root.parent;
+  return root;
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -34,6 +68,17 @@ export function buildProgram(): Command {
         .env('FLOTILLA_DATA_DIR')
         .default(DEFAULT_DATA_DIR),
     )
+    .addOption(
+      new Option('--server <url>', 'talk to a remote agent at https://HOST:PORT instead').env(
+        'FLOTILLA_SERVER',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--token <token>',
+        'bearer token for --server (for agent and install: the join token)',
+      ).env('FLOTILLA_API_TOKEN'),
+    )
     .option('--debug', 'print stack traces of unexpected errors (also FLOTILLA_DEBUG=1)')
     .showHelpAfterError('(add --help for usage)')
     .configureHelp({ sortSubcommands: false });
@@ -49,6 +94,7 @@ export function buildProgram(): Command {
   addEdit(program);
   addRollout(program);
   addToken(program);
+  addLogin(program);
   addBackup(program);
   addVersion(program);
   addKubeconfig(program);
@@ -65,7 +111,7 @@ function addAgent(program: Command): void {
     .option('--listen <host:port>', 'address for cluster traffic')
     .option('--join <host:port>', 'address of a member of the cluster to join')
     .addOption(
-      new Option('--token <token>', 'the shared secret of the cluster').env('FLOTILLA_TOKEN'),
+      new Option('--token <token>', 'the join token (flotilla token create)').env('FLOTILLA_TOKEN'),
     )
     .option('--voters <n>', 'founder only: voters the cluster grows to, up to 5 (default 3)')
     .option('--node-grace <seconds>', "a dead node's pods move after this (default 5)")
@@ -73,7 +119,8 @@ function addAgent(program: Command): void {
     .option('--container-label <k=v>', 'label for every container (repeatable)', collect)
     .action(async (flags, cmd: Command) => {
       const { runAgentCommand } = await import('./agent');
-      await runAgentCommand(globalsOf(cmd).dataDir, flags);
+      const token = joinTokenOf(cmd, flags.token);
+      await runAgentCommand(globalsOf(cmd).dataDir, { ...flags, token });
     });
 }
 
@@ -267,19 +314,64 @@ function addNodeCommands(program: Command): void {
 }
 
 function addToken(program: Command): void {
-  const token = program.command('token').description("the cluster's join token");
+  const token = program
+    .command('token')
+    .description('manage bearer tokens: join tokens for servers, admin and read-only for people');
   token
     .command('create')
-    .description('print the token that `flotilla agent --join ... --token TOKEN` needs')
-    .action((_opts, cmd: Command) =>
+    .description('create a token and print it alone on stdout (its id and expiry on stderr)')
+    .option('--role <role>', 'join (for `flotilla agent --join`), admin or read-only', 'join')
+    .option('--ttl <duration>', "lifetime: 90s, 15m, 24h, 7d, or 0 for never (default: server's)")
+    .option('--description <text>', 'a note shown by token list')
+    .action((opts, cmd: Command) =>
       withClient(cmd, async (client, output) => {
-        const answer = await client.request<{ token: string }>(
-          'POST',
-          '/apis/flotilla.io/v1/tokens',
-        );
-        output.out(`${answer.token}\n`);
+        const { runTokenCreate } = await import('./token');
+        await runTokenCreate(client, opts, output);
       }),
     );
+  token
+    .command('list')
+    .description('list tokens (never their secrets): ID ROLE CREATED EXPIRES DESCRIPTION')
+    .option('-o, --output <format>', 'json or yaml instead of the table')
+    .action((opts, cmd: Command) =>
+      withClient(cmd, async (client, output) => {
+        const { runTokenList } = await import('./token');
+        await runTokenList(client, opts, output);
+      }),
+    );
+  token
+    .command('revoke')
+    .description('revoke tokens at once; a node that already joined stays')
+    .argument('<ids...>', 'token IDs as token list shows them (or whole tokens)')
+    .action((ids: string[], _opts, cmd: Command) =>
+      withClient(cmd, async (client, output) => {
+        const { runTokenRevoke } = await import('./token');
+        await runTokenRevoke(client, ids, output);
+      }),
+    );
+}
+
+function addLogin(program: Command): void {
+  program
+    .command('login')
+    .description(
+      'check --server and --token (pinning the CA the token names) and save them, ' +
+        'with the CA, for later commands (FLOTILLA_CONFIG, else ~/.config/flotilla/config.yaml)',
+    )
+    .action(async (_opts, cmd: Command) => {
+      const { runLogin } = await import('./token');
+      const { configPath } = await import('./config-file');
+      const globals = globalsOf(cmd);
+      await runLogin(globals.server, globals.token, configPath(process.env), processOutput());
+    });
+  program
+    .command('logout')
+    .description('remove the config file flotilla login wrote')
+    .action(async () => {
+      const { runLogout } = await import('./token');
+      const { configPath } = await import('./config-file');
+      await runLogout(configPath(process.env), processOutput());
+    });
 }
 
 function addBackup(program: Command): void {
@@ -316,13 +408,17 @@ function processOutput(): Output {
 function addKubeconfig(program: Command): void {
   program
     .command('kubeconfig')
-    .description("print a kubeconfig for kubectl that points at this agent's --listen address")
-    .option('--server <url>', "the API address to write instead of the agent's own")
+    .description(
+      'create a token and print a kubeconfig for kubectl with it and the cluster CA; the ' +
+        "server is --server when given, else the agent's --listen address",
+    )
+    .option('--role <role>', 'admin or read-only', 'admin')
+    .option('--ttl <duration>', "the token's lifetime: 90s, 15m, 24h, 7d, or 0 for never")
     .option('--name <name>', 'the name of the cluster, user and context', 'flotilla')
     .action((opts, cmd: Command) =>
       withClient(cmd, async (client, output) => {
         const { runKubeconfig } = await import('./kubeconfig');
-        await runKubeconfig(client, opts, output);
+        await runKubeconfig(client, opts, output, client.server);
       }),
     );
 }
@@ -366,7 +462,8 @@ function addInstall(program: Command): void {
     .option('--container-label <k=v>', 'label for every container (repeatable)', collect)
     .action(async (flags, cmd: Command) => {
       const { runInstall } = await import('./install');
-      await runInstall(globalsOf(cmd).dataDir, flags, processOutput());
+      const token = joinTokenOf(cmd, flags.token);
+      await runInstall(globalsOf(cmd).dataDir, { ...flags, token }, processOutput());
     });
   paths(program.command('uninstall'))
     .description('stop and remove the service; containers and data stay unless --purge')

@@ -12,6 +12,9 @@ import path from 'node:path';
 import pino from 'pino';
 import { after, before, describe, test } from 'node:test';
 import { ApiServer } from '../../src/api/server';
+import { newToken } from '../../src/auth/token-format';
+import { saveToken, tokenRecord } from '../../src/auth/tokens';
+import { caHash } from '../../src/pki';
 import { runBackup } from '../../src/cli/backup';
 import { openDatabase } from '../../src/db/open';
 import { Store } from '../../src/store/store';
@@ -24,10 +27,11 @@ function flotilla(args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function get(host: string, port: number, urlPath: string): Promise<number> {
+function get(host: string, port: number, urlPath: string, token?: string): Promise<number> {
+  const headers = token ? { authorization: `Bearer ${token}` } : {};
   return new Promise((resolve, reject) => {
     http
-      .get({ host, port, path: urlPath }, (res) => {
+      .get({ host, port, path: urlPath, headers }, (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
       })
@@ -71,7 +75,14 @@ describe('flotilla backup, restore and recover', () => {
   });
 
   test('the backup route answers only on the admin socket', async () => {
-    assert.equal(await get('127.0.0.1', port, '/apis/flotilla.io/v1/backup'), 403);
+    const route = '/apis/flotilla.io/v1/backup';
+    assert.equal(await get('127.0.0.1', port, route), 401);
+    // Even an admin token does not take the CA key and token hashes off the machine.
+    const caPem = fs.readFileSync(path.join(__dirname, '../../../test/fixtures/pki/ca.crt'), 'utf8');
+    t.store.setMeta('ca_cert', caPem);
+    const admin = newToken(caHash(caPem));
+    saveToken(t.store, tokenRecord(admin.id, admin.secret, 'admin', { now: new Date() }));
+    assert.equal(await get('127.0.0.1', port, route, admin.text), 403);
     // The copy streamed by the previous test is removed once its stream closes.
     const leftovers = () => fs.readdirSync(t.dir).filter((f) => f.includes('.backup-'));
     const deadline = Date.now() + 10_000;

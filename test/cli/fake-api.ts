@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as crypto from 'node:crypto';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -29,7 +31,9 @@ export class FakeApi {
   readonly dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flotilla-cli-test-'));
   readonly requests: Recorded[] = [];
   private readonly routes = new Map<string, Handler>();
-  private readonly server = http.createServer((req, res) => this.handle(req, res));
+  private server: http.Server = http.createServer((req, res) => this.handle(req, res));
+  /** `https://HOST:PORT` once started with startHttps. */
+  url = '';
 
   /** Answers `METHOD path` with a fixed body, or with what a handler returns. */
   on(route: string, answer: Answer | Handler): this {
@@ -44,10 +48,28 @@ export class FakeApi {
     return this;
   }
 
+  /**
+   * Starts listening with TLS on HOST (default 127.0.0.1) at a free port,
+   * presenting `chain` (default node-a's: [node-a, ca]) instead of the socket.
+   */
+  async startHttps(chain: TlsChain = tlsChain('node-a', 'ca'), host = '127.0.0.1'): Promise<this> {
+    this.server = https.createServer(chain, (req, res) => this.handle(req, res));
+    await new Promise<void>((resolve) => this.server.listen(0, host, resolve));
+    const { port } = this.server.address() as import('node:net').AddressInfo;
+    this.url = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    return this;
+  }
+
   /** Stops the server and removes the temp dir. */
   async stop(): Promise<void> {
+    this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
     fs.rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /** Closes kept-alive connections, so that the next request makes a new one. */
+  closeIdle(): void {
+    this.server.closeAllConnections();
   }
 
   /** Requests other than reads, the ones that change something. */
@@ -80,6 +102,33 @@ export class FakeApi {
     if (handler) return handler(req);
     return status(404, 'NotFound', `the server could not find ${req.method} ${bare}`);
   }
+}
+
+/** Where the test certificates are (test/fixtures/pki, seen from build/test/cli). */
+export const PKI_DIR = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'pki');
+
+/** A fixture file's text, e.g. pki('ca.crt'). */
+export function pki(file: string): string {
+  return fs.readFileSync(path.join(PKI_DIR, file), 'utf8');
+}
+
+/** A server certificate chain and its key, for https.createServer. */
+export interface TlsChain {
+  cert: string;
+  key: string;
+}
+
+/** The chain [NODE, ISSUER] with NODE's key, as the agent presents it. */
+export function tlsChain(node: string, issuer?: string): TlsChain {
+  const cert = pki(`${node}.crt`) + (issuer ? pki(`${issuer}.crt`) : '');
+  return { cert, key: pki(`${node}.key`) };
+}
+
+/** A well-formed token pinning the CA in fixture `caFile` (e.g. 'ca.crt'). */
+export function tokenFor(caFile: string, id = 'a1b2c3d4e5f6'): string {
+  const der = new crypto.X509Certificate(pki(caFile)).raw;
+  const caHash = crypto.createHash('sha256').update(der).digest('hex');
+  return `flt1.${caHash}.${id}.${'5'.repeat(32)}`;
 }
 
 /** A Kubernetes Status answer. */
