@@ -231,3 +231,10 @@ export class DrainTimeoutError extends FlotillaError {
     super('DrainTimeout', `node/${node}: ${left} pods still on the node after the timeout`, 504);
   }
 }
+
+/** Returned when the state database cannot be opened or is damaged. */
+export class DatabaseError extends FlotillaError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DatabaseUnusable', message, 500, options);
+  }
+}

@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { parseToken } from '../auth/token-format';
 import { AgentRequestError, AgentUnreachableError, ApiError, InvalidError } from '../errors';
-import type { Status } from './k8s-types';
+import type { Status } from '../model/k8s-types';
 
 /**
  * Where the admin API is: the agent's unix socket or an HTTPS URL. For a

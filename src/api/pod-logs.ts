@@ -4,7 +4,7 @@
  */
 import type http from 'node:http';
 import type { ContainerRuntime } from '../runtime/container-runtime';
-import type { Pod } from './k8s-types';
+import type { Pod } from '../model/k8s-types';
 import { BadRequestError } from './status';
 
 /** What serving logs needs. */

@@ -20,7 +20,7 @@ import { BadRequestError } from './status';
 import { applyStrategicMergePatch } from './strategic-merge-patch';
 import { toTable, wantsTable } from './table';
 import { serveWatch } from './watch';
-import type { Pod } from './k8s-types';
+import type { Pod } from '../model/k8s-types';
 
 /** One request as the handlers see it. */
 export interface ApiRequest {

@@ -22,7 +22,7 @@ import type { CommandLog } from '../store/command-log';
 import type { Store, StoredObject } from '../store/store';
 import { VERSION } from '../version';
 import { caHash } from '../pki';
-import type { Pod } from './k8s-types';
+import type { Pod } from '../model/k8s-types';
 import { openApiFor, openApiIndex } from './openapi';
 import { servePodLogs } from './pod-logs';
 import { ResourceHandlers, STREAMED, type ApiRequest } from './resource-handlers';

@@ -3,10 +3,10 @@
  * (`Accept: application/json;as=Table;...`) so that `kubectl get` shows the
  * same columns as `flotilla get`. Wide-only columns get priority 1.
  */
-import type { Event, KubeObject, Pod } from './k8s-types';
-import { buildTable, type PrintContext } from '../cli/printers';
-import type { KindName } from '../cli/resources';
-import { formatAge, formatLabels, orNone } from '../cli/format';
+import type { Event, KubeObject, Pod } from '../model/k8s-types';
+import { buildTable, type PrintContext } from '../tables/printers';
+import type { KindName } from '../tables/kinds';
+import { formatAge, formatLabels, orNone } from '../tables/format';
 
 /** A column of a Table. */
 interface ColumnDefinition {

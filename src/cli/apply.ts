@@ -1,9 +1,9 @@
 import type { ApiClient } from '../api/client';
-import type { ApplyResponse } from '../api/k8s-types';
+import type { ApplyResponse } from '../model/k8s-types';
 import { InvalidError } from '../errors';
 import type { Output } from './context';
 import { formatWarning, loadManifests, type LoadedManifests } from './manifest-module';
-import { typeOfKind } from './resources';
+import { typeOfKind } from '../tables/kinds';
 
 /** Options of `flotilla apply`. */
 export interface ApplyOptions {

@@ -2,7 +2,7 @@ import type { ApiClient } from '../api/client';
 import { ApiError, InvalidError } from '../errors';
 import { settleErrors, type Output } from './context';
 import { loadManifests } from './manifest-module';
-import { objectPath, parseTargets, typeOfKind, type ResourceType } from './resources';
+import { objectPath, parseTargets, typeOfKind, type ResourceType } from '../tables/kinds';
 
 /** Options of `flotilla delete`. */
 export interface DeleteOptions {

@@ -11,7 +11,7 @@ import type {
   ResourceList,
   Pod,
   Service,
-} from '../api/k8s-types';
+} from '../model/k8s-types';
 import { ApiError } from '../errors';
 import {
   formatAge,
@@ -20,10 +20,10 @@ import {
   orNone,
   renderTable,
   type Table,
-} from './format';
+} from '../tables/format';
 import { listPods } from './get';
-import { buildTable, internalIP, podsOnNode, podStatus } from './printers';
-import { objectPath, parseSingleTarget } from './resources';
+import { buildTable, internalIP, podsOnNode, podStatus } from '../tables/printers';
+import { objectPath, parseSingleTarget } from '../tables/kinds';
 import { matchesSelector, type Requirement } from './selector';
 import type { Output } from './context';
 

@@ -3,11 +3,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ApiClient } from '../api/client';
-import type { KubeObject } from '../api/k8s-types';
+import type { KubeObject } from '../model/k8s-types';
 import { ApiError, InvalidError, ManifestError } from '../errors';
 import type { Output } from './context';
 import { formatWarning, validateManifest, type Locate } from './manifest-module';
-import { objectPath, parseSingleTarget, type ResourceType } from './resources';
+import { objectPath, parseSingleTarget, type ResourceType } from '../tables/kinds';
 
 const HEADER =
   '# Edit the object below and save to apply it; close without saving to cancel.\n' +

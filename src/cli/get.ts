@@ -1,15 +1,15 @@
 import type { ApiClient } from '../api/client';
-import type { Event, KubeObject, List, Pod } from '../api/k8s-types';
+import type { Event, KubeObject, List, Pod } from '../model/k8s-types';
 import { ApiError, InvalidError } from '../errors';
-import { renderTable } from './format';
-import { buildEventTable, buildTable } from './printers';
+import { renderTable } from '../tables/format';
+import { buildEventTable, buildTable } from '../tables/printers';
 import {
   objectPath,
   parseTargets,
   RESOURCE_TYPES,
   type ResourceType,
   type Target,
-} from './resources';
+} from '../tables/kinds';
 import { matchesSelector, parseSelector, type Requirement } from './selector';
 import { settleErrors, type Output } from './context';
 

@@ -5,7 +5,7 @@
  * the pod's Deployment recreates it on a schedulable node.
  */
 import type { ApiClient } from '../api/client';
-import type { Node, Pod } from '../api/k8s-types';
+import type { Node, Pod } from '../model/k8s-types';
 import { DrainTimeoutError, FlotillaError, InvalidError } from '../errors';
 import type { Output } from './context';
 import { MERGE_PATCH } from './scale';

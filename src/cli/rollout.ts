@@ -5,7 +5,7 @@
  * revision as the newest and rolls out to it like any other change.
  */
 import type { ApiClient } from '../api/client';
-import type { Deployment, KubeObject, List } from '../api/k8s-types';
+import type { Deployment, KubeObject, List } from '../model/k8s-types';
 import { InvalidError, RolloutError } from '../errors';
 import type { ReplicaSet } from '../model/types';
 import {
@@ -18,8 +18,8 @@ import {
   undoTarget,
 } from '../rollout/revisions';
 import type { Output } from './context';
-import { renderTable } from './format';
-import { objectPath, parseSingleTarget, RESOURCE_TYPES, type ResourceType } from './resources';
+import { renderTable } from '../tables/format';
+import { objectPath, parseSingleTarget, RESOURCE_TYPES, type ResourceType } from '../tables/kinds';
 import { MERGE_PATCH } from './scale';
 
 /** Options of `rollout status` and `apply --wait`. */

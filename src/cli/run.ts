@@ -1,8 +1,8 @@
 import type { ApiClient } from '../api/client';
-import type { Container, Deployment } from '../api/k8s-types';
+import type { Container, Deployment } from '../model/k8s-types';
 import { InvalidError } from '../errors';
 import type { Output } from './context';
-import { RESOURCE_TYPES } from './resources';
+import { RESOURCE_TYPES } from '../tables/kinds';
 import { parseLabelPairs } from './selector';
 
 /** Options of `flotilla run`. */

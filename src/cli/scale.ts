@@ -1,7 +1,7 @@
 import type { ApiClient } from '../api/client';
 import { InvalidError } from '../errors';
 import type { Output } from './context';
-import { objectPath, parseSingleTarget } from './resources';
+import { objectPath, parseSingleTarget } from '../tables/kinds';
 import { parseCount } from './run';
 
 /** The content type of a JSON merge patch (RFC 7386). */

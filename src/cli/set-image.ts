@@ -1,8 +1,8 @@
 import type { ApiClient } from '../api/client';
-import type { Container, Deployment } from '../api/k8s-types';
+import type { Container, Deployment } from '../model/k8s-types';
 import { InvalidError } from '../errors';
 import type { Output } from './context';
-import { objectPath, parseTargets } from './resources';
+import { objectPath, parseTargets } from '../tables/kinds';
 import { MERGE_PATCH } from './scale';
 
 /**

@@ -8,7 +8,7 @@ import { parseToken } from '../auth/token-format';
 import { InvalidError } from '../errors';
 import type { Output } from './context';
 import { settleErrors } from './context';
-import { formatAge, formatDuration, orNone, renderTable } from './format';
+import { formatAge, formatDuration, orNone, renderTable } from '../tables/format';
 
 /** Where the token routes are. */
 export const TOKENS_PATH = '/apis/flotilla.io/v1/tokens';

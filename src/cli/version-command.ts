@@ -1,5 +1,5 @@
 import type { ApiClient } from '../api/client';
-import type { VersionInfo } from '../api/k8s-types';
+import type { VersionInfo } from '../model/k8s-types';
 import { VERSION } from '../version';
 import type { Output } from './context';
 

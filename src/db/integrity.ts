@@ -4,7 +4,7 @@
  * in the middle of applying an entry (and again on every restart).
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { DatabaseError } from './open';
+import { DatabaseError } from '../errors';
 
 /** SQLite result codes that mean the file itself is unusable. */
 const DAMAGED_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_CORRUPT_VTAB']);

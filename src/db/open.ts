@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
-import { FlotillaError } from '../errors';
+import { DatabaseError } from '../errors';
 import { checkIntegrity, damagedDatabase, isDamage } from './integrity';
 import { MIGRATIONS } from './migrations';
 import { betterSqliteNativeBinding } from './native-binding';
@@ -9,12 +9,7 @@ import { betterSqliteNativeBinding } from './native-binding';
 /** An open better-sqlite3 handle. */
 export type Database = BetterSqlite3.Database;
 
-/** Returned when the state database cannot be opened or is damaged. */
-export class DatabaseError extends FlotillaError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('DatabaseUnusable', message, 500, options);
-  }
-}
+export { DatabaseError };
 
 /**
  * The WAL file is truncated to this size after a checkpoint. Without a

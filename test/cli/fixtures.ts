@@ -1,4 +1,4 @@
-import type { Deployment, Node, Pod, Service } from '../../src/api/k8s-types';
+import type { Deployment, Node, Pod, Service } from '../../src/model/k8s-types';
 import { ago, DAY, HOUR, MIN } from './fake-api';
 
 /** Canned API objects: a three-node cluster running `web` behind a service. */

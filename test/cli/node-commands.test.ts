@@ -11,7 +11,7 @@ import { ApiClient } from '../../src/api/client';
 import { ApiServer } from '../../src/api/server';
 import { runCordon, runDrain, runNodeRemove, runUncordon } from '../../src/cli/node-commands';
 import type { Output } from '../../src/cli/context';
-import { nodeStatus } from '../../src/cli/printers';
+import { nodeStatus } from '../../src/tables/printers';
 import { FlotillaError } from '../../src/errors';
 import type { Node, Pod, ReplicaSet } from '../../src/model/types';
 import type { Change } from '../../src/store/store';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Deployment } from '../../src/api/k8s-types';
+import type { Deployment } from '../../src/model/k8s-types';
 import { progressBar, viewRollout } from '../../src/cli/rollout';
 import { FakeApi, runCli, type Recorded } from './fake-api';
 

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Pod } from '../../src/api/k8s-types';
+import type { Pod } from '../../src/model/k8s-types';
 import { agentOptions } from '../../src/cli/agent';
-import { formatDuration, renderTable } from '../../src/cli/format';
-import { nodeStatus, podStatus, servicePorts } from '../../src/cli/printers';
+import { formatDuration, renderTable } from '../../src/tables/format';
+import { nodeStatus, podStatus, servicePorts } from '../../src/tables/printers';
 import { reportFailure } from '../../src/cli/report';
-import { parseTargets } from '../../src/cli/resources';
+import { parseTargets } from '../../src/tables/kinds';
 import { matchesSelector, parseSelector } from '../../src/cli/selector';
 import {
   AgentRequestError,

@@ -1,3 +1,7 @@
+/**
+ * kubectl's tables for each kind (the columns of `get` and `get -o wide`),
+ * shared by the CLI and by the API's server-side Table answers.
+ */
 import type {
   ContainerStatus,
   Deployment,
@@ -6,9 +10,9 @@ import type {
   Node,
   Pod,
   Service,
-} from '../api/k8s-types';
+} from '../model/k8s-types';
 import { formatAge, formatDuration, formatLabels, orNone, type Table } from './format';
-import type { KindName } from './resources';
+import type { KindName } from './kinds';
 
 /** What a table printer may need beyond the objects themselves. */
 export interface PrintContext {

@@ -1,3 +1,7 @@
+/**
+ * The kinds the CLI and the API's tables address, and how a name typed on
+ * the command line (`deploy`, `svc`, `pods`) resolves to one.
+ */
 import { InvalidError } from '../errors';
 
 /** The kinds of object the CLI knows how to address. */
