@@ -16,6 +16,7 @@ import { ApiServer } from '../api/server';
 import { FlotillaError } from '../errors';
 import { openDatabase, type Database } from '../db/open';
 import { Balancer } from '../lb/balancer';
+import { TunnelDialer, serveTunnel } from '../lb/tunnel';
 import { findBridgeGateway, serviceEnvironment } from '../lb/cluster-ip';
 import type { Service } from '../manifest/types';
 import { ROLE_ANNOTATION, newUid } from '../model/names';
@@ -31,7 +32,7 @@ import {
   type NodeIdentity,
 } from '../cluster/certificates';
 import { ClusterNode } from '../cluster/cluster-node';
-import { readPeers } from '../cluster/state-snapshot';
+import { peerKey, readPeers } from '../cluster/state-snapshot';
 import { Membership } from '../gossip/membership';
 import type { RaftCommandLog } from '../cluster/raft-command-log';
 import type { CommandLog } from '../store/command-log';
@@ -40,6 +41,7 @@ import { VERSION } from '../version';
 import { DeploymentControllers } from './deployments';
 import { EndpointsPublisher } from './endpoints';
 import { Kubelet } from './kubelet';
+import { LocalPodAddresses } from './local-pods';
 import { NodeLifecycle } from './node-lifecycle';
 
 /** Everything an agent is configured with. */
@@ -109,14 +111,27 @@ export class Agent {
     // Containers reach Services on the bridge gateway; a fake runtime has none.
     const clusterHost = this.config.runtime ? undefined : await findBridgeGateway();
     this.api?.useRuntime(runtime);
-    const balancer = (this.balancer = new Balancer({ logger: nodeLogger }));
+    // Pods on other servers are reached through their agent, over mutual TLS.
+    const tunnel = this.config.listen
+      ? new TunnelDialer({ tls: () => this.certificates!.current(), localAddress: address })
+      : undefined;
+    const balancer = (this.balancer = new Balancer({ logger: nodeLogger, tunnel }));
     const endpoints = (this.endpoints = new EndpointsPublisher({
       store,
       balancer,
       logger: nodeLogger.child({ component: 'endpoints' }),
       listenHost: this.balancerHost(),
       clusterHost,
+      localNode: identity.nodeName,
+      viaFor: (nodeName) => store.getMeta(peerKey(nodeName)),
     }));
+    const localPods = new LocalPodAddresses(store, identity.nodeName);
+    for (const server of this.api!.networkListeners) {
+      serveTunnel(server, {
+        authorize: (host) => localPods.has(host),
+        logger: nodeLogger,
+      });
+    }
     this.kubelet = new Kubelet({
       store,
       log,

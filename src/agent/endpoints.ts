@@ -18,8 +18,19 @@ export interface BalancerPort {
   sync(services: BalancedService[]): Promise<SyncReport>;
 }
 
+/** Which endpoints belong to other nodes and where their tunnels are. */
+export interface EndpointLocality {
+  /** This node's name: endpoints of pods elsewhere are reached through `viaFor`. */
+  localNode?: string;
+  /**
+   * The agent address ("HOST:PORT") whose tunnel reaches pods of a node, or
+   * undefined when the node has none (e.g. a cluster without --listen).
+   */
+  viaFor?: (nodeName: string) => string | undefined;
+}
+
 /** Options of the publisher. */
-export interface EndpointsOptions {
+export interface EndpointsOptions extends EndpointLocality {
   store: Store;
   balancer: BalancerPort;
   logger: pino.Logger;
@@ -81,8 +92,8 @@ export class EndpointsPublisher {
       this.again = false;
       const generation = this.generation;
       try {
-        const { store, listenHost, clusterHost } = this.opts;
-        const services = desiredServices(store, listenHost, clusterHost);
+        const { store, listenHost, clusterHost, localNode, viaFor } = this.opts;
+        const services = desiredServices(store, listenHost, clusterHost, { localNode, viaFor });
         const report = await this.opts.balancer.sync(services);
         this.noteFailures(report);
       } catch (err) {
@@ -118,20 +129,23 @@ export class EndpointsPublisher {
 
 /**
  * What every Service should serve on a node listening on `host`, and with
- * `clusterHost` on each Service's own ports there too.
+ * `clusterHost` on each Service's own ports there too. With `locality`,
+ * endpoints on other nodes carry the `via` of their node's tunnel.
  */
 export function desiredServices(
   store: Store,
   host: string,
   clusterHost?: string,
+  locality: EndpointLocality = {},
 ): BalancedService[] {
   // A node found unreachable cannot serve: its pods leave every balancer
   // at once, long before they are replaced.
   const unreachable = notReadyNodes(store);
   const pods = store.list<Pod>('Pod').filter((p) => !unreachable.has(p.spec.nodeName ?? ''));
-  return store
-    .list<Service>('Service')
-    .map((svc) => withClusterListeners(balancedService(svc, pods, host), svc, host, clusterHost));
+  return store.list<Service>('Service').map((svc) => {
+    const balanced = balancedService(svc, pods, host, locality);
+    return withClusterListeners(balanced, svc, host, clusterHost);
+  });
 }
 
 /** Adds the ClusterIP listener of each port: the Service port on `clusterHost`. */
@@ -159,7 +173,12 @@ function notReadyNodes(store: Store): Set<string> {
   return new Set(down.map((n) => n.metadata.name));
 }
 
-function balancedService(svc: Service, pods: Pod[], host: string): BalancedService {
+function balancedService(
+  svc: Service,
+  pods: Pod[],
+  host: string,
+  locality: EndpointLocality,
+): BalancedService {
   const selected = pods.filter((p) => matchesMap(svc.spec.selector, p.metadata.labels));
   const affinity =
     svc.spec.sessionAffinity === 'ClientIP'
@@ -170,12 +189,18 @@ function balancedService(svc: Service, pods: Pod[], host: string): BalancedServi
       : undefined;
   return {
     key: `default/${svc.metadata.name}`,
-    ports: svc.spec.ports.map((port) => balancedPort(svc, port, selected, host)),
+    ports: svc.spec.ports.map((port) => balancedPort(svc, port, selected, host, locality)),
     ...(affinity ? { affinity } : {}),
   };
 }
 
-function balancedPort(svc: Service, port: ServicePort, pods: Pod[], host: string): BalancedPort {
+function balancedPort(
+  svc: Service,
+  port: ServicePort,
+  pods: Pod[],
+  host: string,
+  locality: EndpointLocality,
+): BalancedPort {
   const listen = [];
   if (port.nodePort) listen.push({ host, port: port.nodePort });
   if (svc.spec.type === 'LoadBalancer') listen.push({ host, port: port.port });
@@ -185,7 +210,7 @@ function balancedPort(svc: Service, port: ServicePort, pods: Pod[], host: string
     name: port.name ?? '',
     mode: isHttpPort(port) ? 'http' : 'tcp',
     listen,
-    endpoints: pods.flatMap((pod) => endpointOf(pod, port)),
+    endpoints: pods.flatMap((pod) => endpointOf(pod, port, locality)),
     ...(proxyProtocol ? { proxyProtocol } : {}),
   };
 }
@@ -196,12 +221,13 @@ export function isHttpPort(port: ServicePort): boolean {
   return name === 'http' || name.startsWith('http-') || port.appProtocol === 'http';
 }
 
-function endpointOf(pod: Pod, port: ServicePort): Endpoint[] {
+function endpointOf(pod: Pod, port: ServicePort, locality: EndpointLocality): Endpoint[] {
   const terminating = Boolean(pod.metadata.deletionTimestamp);
   if (!pod.status.podIP || !pod.spec.nodeName) return [];
   if (!terminating && !isPodReady(pod.status)) return [];
   const target = resolveTargetPort(pod, port.targetPort ?? port.port);
   if (target === undefined) return [];
+  const via = viaOf(pod.spec.nodeName, locality);
   return [
     {
       id: pod.metadata.name,
@@ -209,8 +235,16 @@ function endpointOf(pod: Pod, port: ServicePort): Endpoint[] {
       port: target,
       nodeName: pod.spec.nodeName,
       ...(terminating ? { terminating: true } : {}),
+      ...(via ? { via } : {}),
     },
   ];
+}
+
+/** The tunnel to a pod on `nodeName`; none for this node, or when unknown. */
+function viaOf(nodeName: string, locality: EndpointLocality): string | undefined {
+  const { localNode, viaFor } = locality;
+  if (localNode === undefined || !viaFor || nodeName === localNode) return undefined;
+  return viaFor(nodeName);
 }
 
 /**

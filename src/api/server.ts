@@ -79,7 +79,6 @@ export class ApiServer {
   private readonly mounts: { prefix: string; handler: RawHandler; ownAuth: boolean }[] = [];
   private readonly servers: http.Server[] = [];
   private readonly tlsServers: https.Server[] = [];
-  private tlsMaterial?: ListenerTls;
   private caHashCache?: { pem: string; hash: string };
   private readonly history: ChangeHistory;
   private readonly handlers: ResourceHandlers;
@@ -138,15 +137,12 @@ export class ApiServer {
 
   /** Serves new TLS connections with renewed material; open connections keep theirs. */
   updateTls(material: ListenerTls): void {
-    this.tlsMaterial = material;
     for (const server of this.tlsServers) server.setSecureContext(secureOptions(material));
   }
 
-  /** Hands HTTP CONNECT requests on the network listener to `handler`. */
-  onConnect(
-    handler: (req: http.IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => void,
-  ): void {
-    for (const server of this.tlsServers) server.on('connect', handler);
+  /** The HTTPS listeners, for other protocols on the same port (the balancer's tunnel). */
+  get networkListeners(): readonly https.Server[] {
+    return this.tlsServers;
   }
 
   async close(): Promise<void> {
@@ -172,7 +168,6 @@ export class ApiServer {
     };
     let server: http.Server;
     if (material) {
-      this.tlsMaterial = material;
       const secure = https.createServer(
         { ...secureOptions(material), requestCert: true, rejectUnauthorized: false },
         serve,

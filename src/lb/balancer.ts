@@ -20,6 +20,7 @@ import {
   type ListenerFailure,
   type ServiceMetrics,
   type SyncReport,
+  type TunnelPort,
 } from './types';
 import { WarnOnce } from './warn-once';
 
@@ -32,6 +33,12 @@ export interface BalancerOptions {
   limits?: Partial<BalancerLimits>;
   /** Milliseconds clock for affinity and ejection; tests inject their own. */
   clock?: Clock;
+  /**
+   * How endpoints with a `via` are reached. Without it such endpoints fail
+   * as unreachable (and requests go to other endpoints) rather than being
+   * dialled directly.
+   */
+  tunnel?: TunnelPort;
 }
 
 interface ServiceState {
@@ -81,6 +88,7 @@ export class Balancer {
       timeouts: { ...DEFAULT_TIMEOUTS, ...opts.timeouts },
       limits: { ...DEFAULT_LIMITS, ...opts.limits },
       trusted: new TrustedProxies(opts.trustedProxies),
+      tunnel: opts.tunnel,
     };
   }
 

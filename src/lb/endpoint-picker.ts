@@ -13,7 +13,9 @@ const STICKY_SWEEP_SIZE = 4096;
 
 /** The address an endpoint is reached at, used to key passive health. */
 export function endpointAddress(endpoint: Endpoint): string {
-  return `${endpoint.host}:${endpoint.port}`;
+  // Pods on different servers may share a bridge address: the tunnel tells them apart.
+  const base = `${endpoint.host}:${endpoint.port}`;
+  return endpoint.via ? `${base} via ${endpoint.via}` : base;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { Client, Pool, type Dispatcher } from 'undici';
+import { Client, Pool, type Dispatcher, type buildConnector } from 'undici';
 import { EndpointPicker, endpointAddress, type Clock } from './endpoint-picker';
 import type { InflightTracker } from './inflight';
 import { connectWithHeader, connectionEnds, proxyHeader } from './proxy-protocol';
@@ -13,8 +13,10 @@ import type {
   ClientIpAffinity,
   Endpoint,
   ProxyProtocolVersion,
+  TunnelPort,
 } from './types';
 import type { TrustedProxies } from './forwarding-headers';
+import { dialThrough } from './tunnel';
 import { WarnOnce } from './warn-once';
 
 /** What every route of one balancer shares. */
@@ -24,6 +26,8 @@ export interface RouteShared {
   timeouts: BalancerTimeouts;
   limits: BalancerLimits;
   trusted: TrustedProxies;
+  /** Reaches endpoints on other nodes; see Endpoint.via. */
+  tunnel?: TunnelPort;
 }
 
 /** What a route shares with the other ports of its service. */
@@ -64,7 +68,7 @@ export class PortRoute {
     const changed = this.proxyProtocol !== port.proxyProtocol;
     this.proxyProtocol = port.proxyProtocol;
 
-    const ready = new Set(port.endpoints.filter((e) => !e.terminating).map(endpointAddress));
+    const ready = new Set(port.endpoints.filter((e) => !e.terminating).map(connectionKey));
     for (const [address, pool] of this.pools) {
       if (ready.has(address) && !changed) continue;
       this.pools.delete(address);
@@ -85,7 +89,7 @@ export class PortRoute {
    */
   dispatcherFor(endpoint: Endpoint, client: Socket): Dispatcher {
     if (!this.proxyProtocol) return this.poolFor(endpoint);
-    const address = endpointAddress(endpoint);
+    const address = connectionKey(endpoint);
     let owned = this.byClientSocket.get(client);
     if (!owned) {
       owned = new Map();
@@ -112,7 +116,7 @@ export class PortRoute {
 
   /** The keep-alive pool to `endpoint`, opened on first use. */
   poolFor(endpoint: Endpoint): Pool {
-    const address = endpointAddress(endpoint);
+    const address = connectionKey(endpoint);
     let pool = this.pools.get(address);
     if (!pool) {
       pool = this.openPool(endpoint);
@@ -150,12 +154,28 @@ export class PortRoute {
   }
 
   private openPool(endpoint: Endpoint): Pool {
-    const { limits } = this.shared;
+    const { limits, timeouts } = this.shared;
     return new Pool(originOf(endpoint), {
       ...this.backendOptions(),
       connections: limits.maxConnectionsPerEndpoint,
-      connect: { timeout: this.shared.timeouts.connectMs },
+      connect: endpoint.via
+        ? this.tunnelConnector({ ...endpoint, via: endpoint.via })
+        : { timeout: timeouts.connectMs },
     });
+  }
+
+  /** Connections of an undici dispatcher that go through the tunnel. */
+  private tunnelConnector(
+    endpoint: Endpoint & { via: string },
+    header?: Buffer,
+  ): buildConnector.connector {
+    const { tunnel, timeouts } = this.shared;
+    return (_options, callback) => {
+      dialThrough(tunnel, endpoint, timeouts.connectMs, header).then(
+        (socket) => callback(null, socket),
+        (err: Error) => callback(err, null),
+      );
+    };
   }
 
   private openProxiedClient(
@@ -165,6 +185,12 @@ export class PortRoute {
   ): Client {
     const header = proxyHeader(version, connectionEnds(client));
     const connectMs = this.shared.timeouts.connectMs;
+    if (endpoint.via) {
+      return new Client(originOf(endpoint), {
+        ...this.backendOptions(),
+        connect: this.tunnelConnector({ ...endpoint, via: endpoint.via }, header),
+      });
+    }
     return new Client(originOf(endpoint), {
       ...this.backendOptions(),
       connect: (_options, callback) => {
@@ -201,6 +227,17 @@ export class PortRoute {
       this.service.logger.info(fields, 'endpoints ready');
     }
   }
+}
+
+/**
+ * What pools and clients are keyed on: the address, and the node agent it
+ * is reached through, since pods on different nodes may share an address
+ * (each node has its own bridge network) and a changed `via` needs new
+ * connections.
+ */
+function connectionKey(endpoint: Endpoint): string {
+  const address = endpointAddress(endpoint);
+  return endpoint.via ? `${address} via ${endpoint.via}` : address;
 }
 
 function originOf(endpoint: Endpoint): string {

@@ -9,6 +9,15 @@ const CONNECT_FAILURES = new Set([
   'EADDRNOTAVAIL',
   'ETIMEDOUT',
   'UND_ERR_CONNECT_TIMEOUT',
+  // Through another server's tunnel: that server refused the target (the
+  // pod moved away) or its certificate did not verify; nothing reached a pod.
+  'ERR_TUNNEL_403',
+  'ERR_TUNNEL_BAD_ANSWER',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
 ]);
 
 // Errors on a reused connection the backend may have closed while idle.

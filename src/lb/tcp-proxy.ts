@@ -3,6 +3,7 @@ import { normalizeAddress } from './forwarding-headers';
 import type { ListenerState, PortRoute } from './port-route';
 import { connectWithHeader, connectionEnds, proxyHeader } from './proxy-protocol';
 import { isConnectFailure, limitConnect, tunnel, type CodedError } from './socket-pipes';
+import { dialThrough } from './tunnel';
 import type { Endpoint } from './types';
 
 /** Creates the byte-pipe server for one `tcp` listener. */
@@ -43,6 +44,10 @@ class TcpPipe {
   }
 
   private connect(endpoint: Endpoint): void {
+    if (endpoint.via) {
+      this.connectVia({ ...endpoint, via: endpoint.via });
+      return;
+    }
     const release = this.route.shared.inflight.begin(endpoint.id);
     const up = this.openUpstream(endpoint);
     up.once('close', release);
@@ -61,6 +66,37 @@ class TcpPipe {
       up.off('error', failed);
       this.open(endpoint, up);
     });
+  }
+
+  /** As `connect`, for an endpoint on another node: through its agent's tunnel. */
+  private connectVia(endpoint: Endpoint & { via: string }): void {
+    const release = this.route.shared.inflight.begin(endpoint.id);
+    const { tunnel, timeouts } = this.route.shared;
+    const version = this.route.proxyProtocol;
+    const header = version ? proxyHeader(version, connectionEnds(this.socket)) : undefined;
+    // The dial has its own deadline; a client leaving meanwhile only means
+    // the tunnel is closed as soon as it opens.
+    let gone = false;
+    const abandon = (): void => {
+      gone = true;
+    };
+    this.socket.once('close', abandon);
+    dialThrough(tunnel, endpoint, timeouts.connectMs, header).then(
+      (up) => {
+        this.socket.off('close', abandon);
+        up.once('close', release);
+        if (gone) {
+          up.destroy();
+          return;
+        }
+        this.open(endpoint, up);
+      },
+      (err: CodedError) => {
+        this.socket.off('close', abandon);
+        release();
+        this.fail(endpoint, err);
+      },
+    );
   }
 
   private openUpstream(endpoint: Endpoint): Socket {

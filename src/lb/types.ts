@@ -1,3 +1,5 @@
+import type { Socket } from 'node:net';
+
 /** One backend: a pod's address for one service port. */
 export interface Endpoint {
   /** The pod name; `waitIdle` is keyed on it. */
@@ -7,6 +9,17 @@ export interface Endpoint {
   nodeName: string;
   /** Terminating endpoints get no new requests; in-flight ones finish. */
   terminating?: boolean;
+  /**
+   * "HOST:PORT" of the agent of the endpoint's node when that is another
+   * node: `host` is then only reachable through that agent's tunnel.
+   */
+  via?: string;
+}
+
+/** Opens connections to endpoints on other nodes (see TunnelDialer). */
+export interface TunnelPort {
+  /** A socket to `host:port` through the agent at `via`, ready for the pod's protocol. */
+  dial(via: string, host: string, port: number, timeoutMs: number): Promise<Socket>;
 }
 
 /** How a listener forwards: as an HTTP/1.1 reverse proxy or as byte pipes. */

@@ -11,6 +11,7 @@ import {
   tunnel,
   type CodedError,
 } from './socket-pipes';
+import { dialThrough } from './tunnel';
 import type { Endpoint } from './types';
 
 // Dropped from a refused upgrade's answer, which is sent with connection: close.
@@ -63,7 +64,6 @@ class UpgradeExchange {
     const release = this.route.shared.inflight.begin(endpoint.id);
     const upgrade = this.req.headers.upgrade ?? '';
     const version = this.route.proxyProtocol;
-    const { connectMs } = this.route.shared.timeouts;
     const header = version ? proxyHeader(version, connectionEnds(this.req.socket)) : undefined;
     const upReq = http.request({
       host: endpoint.host,
@@ -72,9 +72,7 @@ class UpgradeExchange {
       path: this.req.url,
       headers: buildRequestHeaders(this.req.rawHeaders, this.client, upgrade),
       // The connection becomes the tunnel, so it never goes back to a pool.
-      agent: header
-        ? oneConnectionAgent(() => connectWithHeader(endpoint, header, connectMs))
-        : false,
+      agent: this.agentFor(endpoint, header),
     });
     upReq.on('socket', (s: Socket) => {
       limitConnect(s, this.route.shared.timeouts.connectMs, (err) => upReq.destroy(err));
@@ -94,6 +92,23 @@ class UpgradeExchange {
       this.fail(endpoint, err);
     });
     upReq.end();
+  }
+
+  /** How the backend connection is made: plain, with a PROXY header, or tunnelled. */
+  private agentFor(endpoint: Endpoint, header: Buffer | undefined): http.Agent | false {
+    const { tunnel, timeouts } = this.route.shared;
+    const via = endpoint.via;
+    if (via) {
+      return oneConnectionAgent((done) => {
+        dialThrough(tunnel, { ...endpoint, via }, timeouts.connectMs, header).then(
+          (socket) => done(null, socket),
+          (err: Error) => done(err),
+        );
+        return undefined;
+      });
+    }
+    if (!header) return false;
+    return oneConnectionAgent(() => connectWithHeader(endpoint, header, timeouts.connectMs));
   }
 
   private open(
@@ -150,10 +165,14 @@ class UpgradeExchange {
 /**
  * An agent whose connections come from `connect`: http.request ignores its
  * createConnection option whenever there is an agent, even agent: false.
+ * `connect` returns the socket, or undefined and hands it to `done` later.
  */
-function oneConnectionAgent(connect: () => Socket): http.Agent {
+function oneConnectionAgent(
+  connect: (done: (err: Error | null, socket?: Socket) => void) => Socket | undefined,
+): http.Agent {
   const agent = new http.Agent({ keepAlive: false });
-  agent.createConnection = connect;
+  agent.createConnection = (_options, done) =>
+    connect(done as (err: Error | null, socket?: Socket) => void) as Socket;
   return agent;
 }
 

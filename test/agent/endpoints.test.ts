@@ -176,3 +176,52 @@ describe('EndpointsPublisher', () => {
     assert.deepEqual(synced.at(-1), ['default/a', 'default/b']);
   });
 });
+
+describe('EndpointsPublisher with other nodes', () => {
+  let t: TestStore;
+  beforeEach(() => (t = new TestStore('flotilla-endpoints-')));
+  afterEach(() => t.close());
+
+  it('sends endpoints on other nodes through their tunnel, local ones directly', async () => {
+    t.apply(deployment('web'), service('web', { ports: [{ port: 80, targetPort: 8080 }] }));
+    const rs = t.store.list<ReplicaSet>('ReplicaSet')[0];
+    const placed = { here: 'node-1', there: 'node-2', dark: 'node-3' };
+    const pods = Object.entries(placed).map(([n, node]) => podOf(rs, `web-${n}`, node));
+    t.commit({ op: 'createPods', pods });
+    Object.keys(placed).forEach((n, i) => {
+      const status = readyStatus(`172.17.0.${i + 2}`);
+      t.commit({ op: 'podStatus', name: `web-${n}`, uid: `uid-web-${n}`, status });
+    });
+
+    let synced: BalancedService[] = [];
+    const publisher = new EndpointsPublisher({
+      store: t.store,
+      balancer: {
+        async sync(services: BalancedService[]): Promise<SyncReport> {
+          synced = services;
+          return { listeners: [], failed: [] };
+        },
+      },
+      logger: pino({ level: 'silent' }),
+      listenHost: HOST,
+      localNode: 'node-1',
+      // node-3 stands for a node without --listen: no tunnel to it.
+      viaFor: (node) => (node === 'node-2' ? '10.0.0.6:7946' : undefined),
+    });
+    await publisher.start();
+    await publisher.flush();
+    publisher.stop();
+
+    const endpoints = synced[0].ports[0].endpoints;
+    const viaById = Object.fromEntries(endpoints.map((e) => [e.id, e.via]));
+    assert.deepEqual(viaById, {
+      'web-here': undefined,
+      'web-there': '10.0.0.6:7946',
+      'web-dark': undefined,
+    });
+    assert.equal('via' in endpoints.find((e) => e.id === 'web-here')!, false);
+    // Without a local node name nothing is tunnelled.
+    const plain = desiredServices(t.store, HOST)[0].ports[0].endpoints;
+    assert.ok(plain.every((e) => e.via === undefined));
+  });
+});

@@ -125,6 +125,35 @@ function servedCertificate(address: string, ca: string): Promise<tls.PeerCertifi
   });
 }
 
+/** Sends CONNECT `target` to `address` over TLS; resolves with the answer's status. */
+function connectThrough(
+  address: string,
+  target: string,
+  opts: { ca: string; cert?: string; key?: string },
+): Promise<number> {
+  const [host, port] = address.split(':');
+  return new Promise((resolve, reject) => {
+    const req = https.request({
+      host,
+      port: Number(port),
+      method: 'CONNECT',
+      path: target,
+      agent: false,
+      ...opts,
+    });
+    req.on('connect', (res, socket) => {
+      socket.destroy();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** A request over the agent's unix socket (the admin's way in). */
 function socketCall(agent: TestAgent, method: string, urlPath: string, body?: unknown) {
   return new Promise<Reply>((resolve, reject) => {
@@ -232,6 +261,18 @@ describe('a cluster secured by its own CA', { skip }, () => {
       key: pki(b, 'node.key'),
     });
     assert.equal(member.status, 204, JSON.stringify(member.body));
+  });
+
+  test("a server's tunnel reaches only its own pods, and only for members", async () => {
+    const pods = JSON.parse(a.cli(['get', 'pods', '-o', 'json']).stdout).items as any[];
+    const podOn = (agent: TestAgent) => pods.find((p) => p.spec.nodeName === agent.name);
+    const onA = podOn(a).status.podIP as string;
+    const onB = podOn(b).status.podIP as string;
+    const member = { cert: pki(b, 'node.crt'), key: pki(b, 'node.key') };
+    assert.equal(await connectThrough(listenOf(a), `${onA}:3000`, { ca, ...member }), 200);
+    assert.equal(await connectThrough(listenOf(a), `${onB}:3000`, { ca, ...member }), 403);
+    assert.equal(await connectThrough(listenOf(a), `${a.address}:7946`, { ca, ...member }), 403);
+    assert.equal(await connectThrough(listenOf(a), `${onA}:3000`, { ca }), 403);
   });
 
   test('wrong, revoked and expired join tokens are refused, and the leader logs why', async () => {
