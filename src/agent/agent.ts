@@ -16,7 +16,7 @@ import { ApiServer } from '../api/server';
 import { FlotillaError } from '../errors';
 import { openDatabase, type Database } from '../db/open';
 import { Balancer } from '../lb/balancer';
-import { TunnelDialer, serveTunnel } from '../lb/tunnel';
+import { TunnelDialer, serveTunnel, type TunnelServer } from '../lb/tunnel';
 import { findBridgeGateway, serviceEnvironment } from '../lb/cluster-ip';
 import type { Service } from '../manifest/types';
 import { ROLE_ANNOTATION, newUid } from '../model/names';
@@ -43,6 +43,9 @@ import { EndpointsPublisher } from './endpoints';
 import { Kubelet } from './kubelet';
 import { LocalPodAddresses } from './local-pods';
 import { NodeLifecycle } from './node-lifecycle';
+
+/** How long a stopping agent lets requests through its tunnel finish. */
+const TUNNEL_DRAIN_MS = 5000;
 
 /** Everything an agent is configured with. */
 export interface AgentConfig {
@@ -80,6 +83,7 @@ export class Agent {
   private membership?: Membership;
   private lifecycle?: NodeLifecycle;
   private certificates?: NodeCertificates;
+  private tunnels: TunnelServer[] = [];
   /** The gossip key handed over with this server's certificate, before the log brings it. */
   private gossipKey?: string;
   /** Set when this start founded a cluster: the token others join with. */
@@ -126,12 +130,9 @@ export class Agent {
       viaFor: (nodeName) => store.getMeta(peerKey(nodeName)),
     }));
     const localPods = new LocalPodAddresses(store, identity.nodeName);
-    for (const server of this.api!.networkListeners) {
-      serveTunnel(server, {
-        authorize: (host) => localPods.has(host),
-        logger: nodeLogger,
-      });
-    }
+    this.tunnels = this.api!.networkListeners.map((server) =>
+      serveTunnel(server, { authorize: (host) => localPods.has(host), logger: nodeLogger }),
+    );
     this.kubelet = new Kubelet({
       store,
       log,
@@ -171,6 +172,8 @@ export class Agent {
 
   /** Stops serving; containers keep running for the next start to adopt. */
   async stop(): Promise<void> {
+    // Other servers' requests to this node's pods end before their tunnels do.
+    await Promise.all(this.tunnels.map((t) => t.drain(TUNNEL_DRAIN_MS)));
     await this.api?.close();
     this.certificates?.stop();
     this.lifecycle?.stop();
@@ -284,15 +287,19 @@ export class Agent {
   /** The names this server's certificate carries: its node name, host name and addresses. */
   private certificateNames(nodeName: string): NodeIdentity {
     const listenHost = this.config.listen ? splitHostPort(this.config.listen).host : '';
-    const ips = new Set<string>([this.nodeAddress()]);
+    const ips = new Set<string>();
+    const names = new Set<string>([nodeName]);
+    // --listen may name the host rather than give its address.
+    if (net.isIP(this.nodeAddress()) !== 0) ips.add(this.nodeAddress());
+    else names.add(this.nodeAddress().toLowerCase());
     if (listenHost === '' || listenHost === '0.0.0.0' || listenHost === '::') {
       for (const list of Object.values(os.networkInterfaces())) {
         for (const a of list ?? []) if (!a.address.startsWith('fe80')) ips.add(a.address);
       }
     }
     const host = os.hostname().toLowerCase();
-    const dnsNames = [...new Set([nodeName, ...(/^[a-z0-9.-]+$/.test(host) ? [host] : [])])];
-    return { name: nodeName, ips: [...ips].slice(0, 16), dnsNames };
+    if (/^[a-z0-9.-]+$/.test(host)) names.add(host);
+    return { name: nodeName, ips: [...ips].slice(0, 16), dnsNames: [...names].slice(0, 16) };
   }
 
   /**

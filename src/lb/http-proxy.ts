@@ -10,7 +10,12 @@ import {
   type ClientSide,
 } from './forwarding-headers';
 import type { ListenerState, PortRoute } from './port-route';
-import { isConnectFailure, isStaleConnection, type CodedError } from './socket-pipes';
+import {
+  REFUSED_RETRIES,
+  isConnectFailure,
+  isStaleConnection,
+  type CodedError,
+} from './socket-pipes';
 import { proxyUpgrade } from './upgrade-proxy';
 import type { Endpoint } from './types';
 
@@ -147,11 +152,13 @@ class HttpExchange {
     }
     const refused = isConnectFailure(err);
     this.route.reportFailure(endpoint, err, refused);
-    // A refused connect is retried once, elsewhere. A pooled connection the
+    // A refused connect is retried elsewhere: nothing reached the backend,
+    // and the refusing endpoint is ejected, so each try picks another (a
+    // dead server can hold several endpoints). A pooled connection the
     // backend closed while idle may be followed by others it closed too
     // (busybox httpd closes every CGI connection silently), so those get a
     // few tries; each failed one leaves the pool.
-    const limit = refused ? 1 : STALE_RESENDS;
+    const limit = refused ? REFUSED_RETRIES : STALE_RESENDS;
     if (this.resends < limit && this.mayResend(err, refused)) {
       this.resends += 1;
       // A connection the backend closed while idle says nothing about the

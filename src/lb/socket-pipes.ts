@@ -20,6 +20,9 @@ const CONNECT_FAILURES = new Set([
   'SELF_SIGNED_CERT_IN_CHAIN',
 ]);
 
+/** Other endpoints a request or connection tries after refused connects. */
+export const REFUSED_RETRIES = 3;
+
 // Errors on a reused connection the backend may have closed while idle.
 const STALE_CONNECTION = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 

@@ -2,7 +2,13 @@ import net, { type Socket } from 'node:net';
 import { normalizeAddress } from './forwarding-headers';
 import type { ListenerState, PortRoute } from './port-route';
 import { connectWithHeader, connectionEnds, proxyHeader } from './proxy-protocol';
-import { isConnectFailure, limitConnect, tunnel, type CodedError } from './socket-pipes';
+import {
+  REFUSED_RETRIES,
+  isConnectFailure,
+  limitConnect,
+  tunnel,
+  type CodedError,
+} from './socket-pipes';
 import { dialThrough } from './tunnel';
 import type { Endpoint } from './types';
 
@@ -15,11 +21,11 @@ export function createTcpServer(listener: ListenerState): net.Server {
   return server;
 }
 
-/** One client connection piped to one endpoint, retried once on refusal. */
+/** One client connection piped to one endpoint, retried elsewhere on refusal. */
 class TcpPipe {
   private readonly route: PortRoute;
   private readonly peer: string;
-  private retried = false;
+  private retries = 0;
 
   constructor(
     private readonly listener: ListenerState,
@@ -125,8 +131,9 @@ class TcpPipe {
     if (this.socket.destroyed) return;
     const refused = isConnectFailure(err);
     this.route.reportFailure(endpoint, err, refused);
-    if (refused && !this.retried) {
-      this.retried = true;
+    // As in HTTP mode: each refusing endpoint is ejected, so each retry picks another.
+    if (refused && this.retries < REFUSED_RETRIES) {
+      this.retries += 1;
       const other = this.route.pick(this.peer, endpoint);
       if (other) {
         this.connect(other);

@@ -30,6 +30,9 @@ const ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
 // retry logic keys on; anything else is reported as a generic failure.
 const NAMED_CAUSE = /^E[A-Z0-9_]{1,40}$/;
 
+/** How long a tunnel must carry nothing after an answer before a stopping agent closes it. */
+const QUIET_MS = 300;
+
 /** What `serveTunnel` needs from the agent. */
 export interface TunnelServerOptions {
   /** True if `host:port` is a pod of this node that peers may reach. */
@@ -44,8 +47,9 @@ export interface TunnelServerOptions {
  * a certificate from the cluster CA, only to addresses `authorize` accepts.
  * Every other request of the server is left to its other handlers.
  */
-export function serveTunnel(server: http.Server, opts: TunnelServerOptions): void {
+export function serveTunnel(server: http.Server, opts: TunnelServerOptions): TunnelServer {
   const logger = opts.logger.child({ component: 'tunnel' });
+  const tunnels = new TunnelServer();
   const settings = {
     ...opts,
     logger,
@@ -56,12 +60,74 @@ export function serveTunnel(server: http.Server, opts: TunnelServerOptions): voi
     // resets would become an uncaught exception.
     socket.on('error', () => socket.destroy());
     try {
-      acceptTunnel(req, socket as net.Socket, head, settings);
+      acceptTunnel(req, socket as net.Socket, head, settings, tunnels);
     } catch (err) {
       logger.error({ err }, 'tunnel request failed');
       socket.destroy();
     }
   });
+  return tunnels;
+}
+
+/**
+ * The open tunnels of one agent, so that a stopping agent can close them
+ * between requests instead of cutting requests in flight: peers then open
+ * new connections, which are refused, and their balancers pick another
+ * endpoint (a refused connect is always safe to retry).
+ */
+export class TunnelServer {
+  private readonly open = new Map<net.Socket, TunnelActivity>();
+  private draining = false;
+
+  /** True once drain() was called: new tunnels are refused. */
+  get refusing(): boolean {
+    return this.draining;
+  }
+
+  track(socket: net.Socket, up: net.Socket): void {
+    const entry: TunnelActivity = { up, lastSpeaker: 'none', lastActive: Date.now() };
+    this.open.set(socket, entry);
+    const heard = (speaker: TunnelActivity['lastSpeaker']) => () => {
+      entry.lastSpeaker = speaker;
+      entry.lastActive = Date.now();
+    };
+    socket.on('data', heard('client'));
+    up.on('data', heard('pod'));
+    socket.once('close', () => this.open.delete(socket));
+  }
+
+  /**
+   * Refuses new tunnels, then closes each open one once it looks between
+   * two requests: the pod spoke last and nothing moved for a moment. A
+   * request still waiting for its answer keeps its tunnel; whatever is
+   * still open after `timeoutMs` is cut.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    const deadline = Date.now() + timeoutMs;
+    while (this.open.size > 0 && Date.now() < deadline) {
+      const quietSince = Date.now() - QUIET_MS;
+      for (const [socket, entry] of this.open) {
+        if (entry.lastSpeaker === 'client' || entry.lastActive > quietSince) continue;
+        this.open.delete(socket);
+        socket.end();
+        entry.up.end();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    for (const [socket, { up }] of this.open) {
+      socket.destroy();
+      up.destroy();
+    }
+    this.open.clear();
+  }
+}
+
+/** Which side of a tunnel sent bytes last, and when. */
+interface TunnelActivity {
+  up: net.Socket;
+  lastSpeaker: 'none' | 'client' | 'pod';
+  lastActive: number;
 }
 
 function acceptTunnel(
@@ -69,8 +135,14 @@ function acceptTunnel(
   socket: net.Socket,
   head: Buffer,
   opts: Required<TunnelServerOptions>,
+  tunnels: TunnelServer,
 ): void {
   const peer = socket.remoteAddress;
+  if (tunnels.refusing) {
+    // Named like a refused connect, so that the peer's balancer retries elsewhere.
+    answer(socket, 503, 'Service Unavailable', 'ECONNREFUSED');
+    return;
+  }
   if (!(socket as tls.TLSSocket).authorized) {
     opts.logger.debug({ peer }, 'tunnel refused: no cluster certificate');
     answer(socket, 403, 'Forbidden');
@@ -118,6 +190,7 @@ function acceptTunnel(
     socket.write(ESTABLISHED);
     if (head.length > 0) up.write(head);
     tunnel(socket, up, () => undefined);
+    tunnels.track(socket, up);
   });
 }
 

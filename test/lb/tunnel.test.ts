@@ -18,6 +18,7 @@ import {
   parseAuthority,
   serveTunnel,
   type TunnelMaterial,
+  type TunnelServer,
 } from '../../src/lb/tunnel';
 import type { BalancedService, Endpoint } from '../../src/lb/types';
 import {
@@ -65,6 +66,7 @@ interface Agent {
   peers: string[];
   /** Every target `authorize` was asked about. */
   asked: string[];
+  tunnels?: TunnelServer;
 }
 
 async function startAgent(allow: (host: string, port: number) => boolean = () => true) {
@@ -82,7 +84,7 @@ async function startAgent(allow: (host: string, port: number) => boolean = () =>
     const cn = socket.getPeerCertificate().subject?.CN;
     agent.peers.push(typeof cn === 'string' ? cn : '');
   });
-  serveTunnel(server, {
+  agent.tunnels = serveTunnel(server, {
     logger: pino({ level: 'silent' }),
     authorize: (host, port) => {
       agent.asked.push(`${host}:${port}`);
@@ -286,6 +288,36 @@ describe('balancer through the tunnel', { timeout: 20_000 }, () => {
     assert.equal(echoed.toString(), 'still answered');
   });
 
+  test('two refusing endpoints (a dead server holding both) never fail a request', async () => {
+    const agent = await startAgent();
+    const [deadA, deadB] = [await closedPort(), await closedPort()];
+    const backend = await startBackend('alive');
+    const lb = startTunnelBalancer();
+    const dead = (id: string, port: number): Endpoint => ({
+      id,
+      host: HOST,
+      port,
+      nodeName: 'node-a',
+      via: agent.via,
+    });
+    const endpoints = [dead('dead-a', deadA), dead('dead-b', deadB), backend.endpoint()];
+    const port = await listenPort(lb, service('default/two-dead', endpoints));
+    for (let i = 0; i < 6; i++) assert.equal((await fetchText(port)).body, 'alive');
+
+    const echoPort = await startEcho();
+    const tcp = service('default/two-dead-tcp', endpoints, { mode: 'tcp' });
+    tcp.ports[0].endpoints = [endpoints[0], endpoints[1], { ...endpoints[0], id: 'e', port: echoPort }];
+    const tcpPort = await listenPort(lb, tcp);
+    for (let i = 0; i < 3; i++) {
+      const socket = net.connect(tcpPort, HOST);
+      cleanups.push(() => void socket.destroy());
+      socket.write(`hello ${i}`);
+      const [echoed] = (await once(socket, 'data')) as [Buffer];
+      assert.equal(echoed.toString(), `hello ${i}`);
+      socket.destroy();
+    }
+  });
+
   test('an endpoint with via and no tunnel configured is never dialled directly', async () => {
     const backend = await startBackend('far');
     const local = await startBackend('near');
@@ -295,6 +327,42 @@ describe('balancer through the tunnel', { timeout: 20_000 }, () => {
     const port = await listenPort(lb, service('default/notunnel', [far, local.endpoint()]));
     for (let i = 0; i < 3; i++) assert.equal((await fetchText(port)).body, 'near');
     assert.equal(backend.seen.length, 0);
+  });
+});
+
+describe('a stopping agent drains its tunnels', { timeout: 20_000 }, () => {
+  test('a request in flight finishes before its tunnel is closed', async () => {
+    const agent = await startAgent();
+    const slow = await startBackend('slow', (_req, res) => {
+      setTimeout(() => res.end('slow'), 400);
+    });
+    const lb = startTunnelBalancer();
+    const port = await listenPort(lb, service('default/slow', [via(slow.endpoint(), agent)]));
+    const reply = fetchText(port);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const drained = agent.tunnels!.drain(5000);
+    assert.deepEqual(await reply.then((r) => `${r.status} ${r.body}`), '200 slow');
+    await drained;
+  });
+
+  test('after the drain new requests are refused like a refused connect and go elsewhere', async () => {
+    const agent = await startAgent();
+    const far = await startBackend('far');
+    const near = await startBackend('near');
+    const lb = startTunnelBalancer();
+    const endpoints = [via(far.endpoint(), agent), near.endpoint()];
+    const port = await listenPort(lb, service('default/drained', endpoints));
+    const before = [];
+    for (let i = 0; i < 4; i++) before.push((await fetchText(port)).body);
+    assert.ok(before.includes('far'), `never through the tunnel: ${before.join(',')}`);
+
+    await agent.tunnels!.drain(5000);
+    const after = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await fetchText(port);
+      after.push(`${r.status} ${r.body}`);
+    }
+    assert.deepEqual(after, Array(6).fill('200 near'));
   });
 });
 
