@@ -68,11 +68,8 @@ export async function requestCertificate(
   opts: { timeoutMs: number; localAddress?: string },
 ): Promise<CertifyAnswer> {
   const dispatcher = new Agent({
-    connect: {
-      ca: caPem,
-      rejectUnauthorized: true,
-      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
-    },
+    connect: { ca: caPem, rejectUnauthorized: true },
+    ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
   });
   try {
     let res;

@@ -205,10 +205,13 @@ export class HttpTransport implements ClusterTransport {
   }
 
   private newPool(address: string, connections: number): Pool {
+    // undici hands the local address to the connector with each connect.
+    const localAddress = this.localAddress();
     return new Pool(`https://${address}`, {
       connections,
       keepAliveTimeout: 30_000,
       connect: (options, callback) => this.currentConnector()(options, callback),
+      ...(localAddress ? { localAddress } : {}),
     });
   }
 
@@ -216,15 +219,13 @@ export class HttpTransport implements ClusterTransport {
   private currentConnector(): buildConnector.connector {
     const material = this.opts.tls();
     if (this.connector?.material !== material) {
-      const localAddress = this.localAddress();
       const connect = buildConnector({
         timeout: 2000,
         ca: material.ca,
         cert: material.cert,
         key: material.key,
         rejectUnauthorized: true,
-        ...(localAddress ? { localAddress } : {}),
-      } as buildConnector.BuildOptions);
+      });
       this.connector = { material, connect };
     }
     return this.connector.connect;
