@@ -5,7 +5,15 @@ import type net from 'node:net';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
-import { HOST, cleanups, closeServer, listenPort, runCleanups, service, startBalancer } from './helpers';
+import {
+  HOST,
+  cleanups,
+  closeServer,
+  listenPort,
+  runCleanups,
+  service,
+  startBalancer,
+} from './helpers';
 
 const MIB = 1024 ** 2;
 
@@ -21,8 +29,8 @@ after(runCleanups);
  * (The balancer's memory during a 1 GiB upload is measured by
  * scripts/bench/upload-memory.js.)
  */
-test('a stalled backend stalls the client instead of the balancer buffering the body', async (t) => {
-  const total = 512 * MIB;
+test('a 1 GiB upload streams: a stalled backend stalls the client, the balancer buffers nothing', async (t) => {
+  const total = 1024 * MIB;
   const stallAfter = 8 * MIB;
   let received = 0;
   let backendRequest: http.IncomingMessage | undefined;
