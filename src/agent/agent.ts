@@ -20,6 +20,7 @@ import { TunnelDialer, serveTunnel, type TunnelServer } from '../lb/tunnel';
 import { findBridgeGateway, serviceEnvironment } from '../lb/cluster-ip';
 import type { Service } from '../manifest/types';
 import { ROLE_ANNOTATION, newUid } from '../model/names';
+import { isRemovedNode } from '../store/apply-nodes';
 import type { BackoffSettings } from '../actors/pod';
 import type { ContainerRuntime } from '../runtime/container-runtime';
 import { DockerRuntime } from '../runtime/docker-runtime';
@@ -103,6 +104,11 @@ export class Agent {
       throw new AgentConfigError(`an agent is already running on ${dataDir}; stop it first`);
     }
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    if ((fs.statSync(dataDir).mode & 0o077) !== 0) {
+      // It holds the node's key and the cluster's CA key.
+      fs.chmodSync(dataDir, 0o700);
+      logger.warn({ dataDir }, 'data directory was readable by others; now 0700');
+    }
     const db = (this.db = openDatabase(path.join(dataDir, 'state.db')));
     const store = (this.store = new Store(db));
     const snapshots = new SnapshotStore(db);
@@ -131,7 +137,11 @@ export class Agent {
     }));
     const localPods = new LocalPodAddresses(store, identity.nodeName);
     this.tunnels = this.api!.networkListeners.map((server) =>
-      serveTunnel(server, { authorize: (host) => localPods.has(host), logger: nodeLogger }),
+      serveTunnel(server, {
+        authorize: (host) => localPods.has(host),
+        admitPeer: (member) => !isRemovedNode(store, member),
+        logger: nodeLogger,
+      }),
     );
     this.kubelet = new Kubelet({
       store,
@@ -247,6 +257,10 @@ export class Agent {
       const issue = (names: NodeIdentity) => {
         const pki = readClusterPki(store);
         if (!pki) throw new AgentConfigError('the cluster CA has not reached this server yet');
+        // A removed server must not keep itself a member by renewing.
+        if (isRemovedNode(store, names.name)) {
+          throw new AgentConfigError('this server was removed from the cluster');
+        }
         return selfIssue(pki, names);
       };
       certificates.startRenewal(issue, names, nodeLogger.child({ component: 'pki' }));

@@ -11,7 +11,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type tls from 'node:tls';
 import type pino from 'pino';
-import { authenticate, forbidden } from '../auth/access';
+import { authenticate, forbidden, stillAdmitted, type Principal } from '../auth/access';
 import { FlotillaError, isUserError } from '../errors';
 import { serveBackup } from '../db/backup';
 import { validateManifest } from '../manifest/validate';
@@ -71,6 +71,8 @@ export interface ListenerTls {
 }
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** How often open answers (watches) check that their caller may still be served. */
+const RECHECK_MS = 1000;
 
 /** The admin API's HTTP server. */
 export class ApiServer {
@@ -80,6 +82,9 @@ export class ApiServer {
   private readonly servers: http.Server[] = [];
   private readonly tlsServers: https.Server[] = [];
   private caHashCache?: { pem: string; hash: string };
+  /** Answers in progress for callers whose right to stay is checked again. */
+  private readonly open = new Map<http.ServerResponse, Principal>();
+  private recheckTimer?: NodeJS.Timeout;
   private readonly history: ChangeHistory;
   private readonly handlers: ResourceHandlers;
   private tcpAddress?: { host: string; port: number };
@@ -146,6 +151,7 @@ export class ApiServer {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.recheckTimer);
     this.history.close();
     await Promise.all(
       this.servers.map(
@@ -203,7 +209,36 @@ export class ApiServer {
       sendStatus(res, 403, 'Forbidden', why);
       return false;
     }
+    const principal = auth.principal;
+    if (principal && (principal.token !== undefined || principal.node !== undefined)) {
+      this.open.set(res, principal);
+      res.once('close', () => this.open.delete(res));
+      this.recheckOpenAnswers();
+    }
     return true;
+  }
+
+  /**
+   * Every second while answers are open, ends those whose token was
+   * revoked or expired, or whose member was removed, since they started: a
+   * watch may otherwise stream for as long as its client asked.
+   */
+  private recheckOpenAnswers(): void {
+    if (this.recheckTimer) return;
+    this.recheckTimer = setInterval(() => {
+      const caHash = this.clusterCaHash();
+      for (const [res, principal] of this.open) {
+        if (stillAdmitted(principal, this.opts.store, caHash)) continue;
+        this.opts.logger.info({ caller: principal.name }, 'access withdrawn; answer ended');
+        this.open.delete(res);
+        res.destroy();
+      }
+      if (this.open.size === 0) {
+        clearInterval(this.recheckTimer);
+        this.recheckTimer = undefined;
+      }
+    }, RECHECK_MS);
+    this.recheckTimer.unref();
   }
 
   private clusterCaHash(): string | undefined {
@@ -222,6 +257,8 @@ export class ApiServer {
   private defineRoutes(): void {
     this.route('GET', '/version', () => versionInfo());
     this.route('GET', '/healthz', () => 'ok');
+    this.route('GET', '/livez', () => 'ok');
+    this.route('GET', '/readyz', () => 'ok');
     this.route('POST', '/apis/flotilla.io/v1/apply', (r) => this.apply(r));
     this.route('GET', '/apis/flotilla.io/v1/metrics', () => ({
       kind: 'BalancerMetrics',

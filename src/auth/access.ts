@@ -10,6 +10,7 @@
  */
 import type http from 'node:http';
 import type tls from 'node:tls';
+import { isRemovedNode } from '../store/apply-nodes';
 import type { Store } from '../store/store';
 import { checkToken, type TokenRefusal } from './tokens';
 
@@ -18,6 +19,10 @@ export interface Principal {
   /** For logs: "local socket", "node NAME" or "token ID". */
   name: string;
   role: 'admin' | 'read-only';
+  /** The bearer token presented, checked again while a watch stays open. */
+  token?: string;
+  /** The member whose certificate was presented, checked again likewise. */
+  node?: string;
 }
 
 /** Paths anyone may call: load balancers and systemd probe them. */
@@ -49,7 +54,10 @@ export function authenticate(
   const path = (req.url ?? '').split('?')[0];
   if (socket.encrypted && socket.authorized) {
     const cn = socket.getPeerCertificate().subject?.CN;
-    return { ok: true, principal: { name: `node ${String(cn)}`, role: 'admin' } };
+    // A removed member's certificate stays valid for TLS until it expires.
+    if (typeof cn === 'string' && !isRemovedNode(store, cn)) {
+      return { ok: true, principal: { name: `node ${cn}`, role: 'admin', node: cn } };
+    }
   }
   const header = req.headers.authorization ?? '';
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
@@ -73,7 +81,7 @@ export function authenticate(
     };
   }
   const role = check.record.role === 'admin' ? 'admin' : 'read-only';
-  return { ok: true, principal: { name: `token ${check.record.id}`, role } };
+  return { ok: true, principal: { name: `token ${check.record.id}`, role, token: bearer } };
 }
 
 /** Why `principal` may not make this request, or undefined when it may. */
@@ -89,4 +97,20 @@ export function forbidden(
     return `${principal.name} is read-only: ${path} is for admins`;
   }
   return undefined;
+}
+
+/**
+ * True while `principal` would still be let in: its token not revoked or
+ * expired, its member not removed. Long-lived answers (watches, followed
+ * logs) are ended when this turns false.
+ */
+export function stillAdmitted(
+  principal: Principal,
+  store: Store,
+  caHash: string | undefined,
+  now = new Date(),
+): boolean {
+  if (principal.node !== undefined) return !isRemovedNode(store, principal.node);
+  if (principal.token === undefined) return true;
+  return caHash !== undefined && checkToken(store, principal.token, caHash, now).ok;
 }

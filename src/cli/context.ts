@@ -74,6 +74,12 @@ export function resolveTarget(
     }
     return { socketPath: socketPathOf(opts.dataDir) };
   }
+  if (token === undefined) {
+    throw new InvalidError(
+      `--server ${server} needs a token: --token, FLOTILLA_API_TOKEN or flotilla login ` +
+        '(the token also tells the CLI which CA to trust)',
+    );
+  }
   return { server, token, caPem };
 }
 

@@ -162,16 +162,19 @@ function expiresCell(expires: string | null, now: number): string {
   return at <= now ? 'expired' : `in ${formatDuration(at - now)}`;
 }
 
-/** `token revoke ID...`: revokes each; a failure does not stop the others. */
+/**
+ * `token revoke ID...`: every argument is checked before any token is
+ * revoked (a typo revokes nothing); then a failure does not stop the others.
+ */
 export async function runTokenRevoke(
   client: ApiClient,
-  ids: string[],
+  words: string[],
   output: Output,
 ): Promise<void> {
+  const ids = words.map(tokenId);
   const errors: unknown[] = [];
-  for (const word of ids) {
+  for (const id of ids) {
     try {
-      const id = tokenId(word);
       await client.request('DELETE', `${TOKENS_PATH}/${encodeURIComponent(id)}`);
       output.out(`token ${id} revoked\n`);
     } catch (err) {

@@ -50,6 +50,9 @@ export const NODES_PATH = '/apis/flotilla.io/v1/nodes/';
 /** How long a voter stays dead before a Ready non-voter takes its place. */
 export const DEFAULT_PROMOTE_AFTER_MS = 30_000;
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
+const FOUNDING_TOKEN_TTL_MS = 24 * 3600 * 1000;
+/** A certify call (token and signing request) comes from anyone: keep what it may cost small. */
+const MAX_CERTIFY_BYTES = 16 * 1024;
 const MEMBERSHIP_CHECK_MS = 500;
 const REMOVAL_WAIT_MS = 10_000;
 const JOIN_PATIENCE_MS = 60_000;
@@ -400,7 +403,7 @@ export class ClusterNode implements ClusterEndpoint {
   /**
    * Writes the founding records: the settings, the cluster secrets (made
    * before listening, so the listener already has a certificate from this
-   * CA) and a first join token without expiry, printed once.
+   * CA) and a first join token valid for a day, printed once.
    */
   private async found(how: ClusterStart): Promise<ClusterStarted> {
     const maxVoters = how.maxVoters ?? DEFAULT_MAX_VOTERS;
@@ -408,8 +411,10 @@ export class ClusterNode implements ClusterEndpoint {
     await this.log.submit({ cluster: { clusterId: how.clusterId, maxVoters } });
     await this.log.submit({ pki });
     const token = newToken(caHash(pki.caCert));
+    // Like every join token it expires: it admits servers, and with them the CA key.
     const record = tokenRecord(token.id, token.secret, 'join', {
       now: new Date(),
+      ttlMs: FOUNDING_TOKEN_TTL_MS,
       description: 'made when the cluster was founded',
     });
     await this.log.submit({ token: record });
@@ -575,9 +580,11 @@ export class ClusterNode implements ClusterEndpoint {
     try {
       if (req.method !== 'POST') throw new FlotillaError('MethodNotAllowed', 'expected POST', 405);
       const path = (req.url ?? '').slice(CLUSTER_PREFIX.length).split('?')[0];
-      // Only certify serves callers without a certificate: they bring a join token.
-      if (path !== 'certify') this.requireMemberCertificate(req);
-      const body = await readJson(req);
+      // Only certify serves callers without a certificate: they bring a join
+      // token, and a signing request is small. A removed member may only ask
+      // to join again (serveJoin admits it when its data was wiped).
+      if (path !== 'certify') this.requireMemberCertificate(req, path !== 'join');
+      const body = await readJson(req, path === 'certify' ? MAX_CERTIFY_BYTES : MAX_BODY_BYTES);
       if (path === 'raft') {
         const batch = body as MessageBatch;
         this.receive(batch.from, batch.address, batch.messages.map(messageFromJson));
@@ -603,7 +610,7 @@ export class ClusterNode implements ClusterEndpoint {
    * certificates stay valid until they expire, as there is no revocation
    * list.
    */
-  private requireMemberCertificate(req: http.IncomingMessage): void {
+  private requireMemberCertificate(req: http.IncomingMessage, refuseRemoved: boolean): void {
     const socket = req.socket as tls.TLSSocket;
     if (!socket.encrypted || !socket.authorized) {
       throw new FlotillaError(
@@ -613,7 +620,7 @@ export class ClusterNode implements ClusterEndpoint {
       );
     }
     const name = socket.getPeerCertificate().subject?.CN;
-    if (typeof name === 'string' && isRemovedNode(this.opts.store, name)) {
+    if (refuseRemoved && typeof name === 'string' && isRemovedNode(this.opts.store, name)) {
       throw new FlotillaError('Forbidden', `node "${name}" was removed from the cluster`, 403);
     }
   }
@@ -654,13 +661,13 @@ function sendJson(res: http.ServerResponse, code: number, value: unknown): void 
   res.end(text);
 }
 
-function readJson(req: http.IncomingMessage): Promise<unknown> {
+function readJson(req: http.IncomingMessage, maxBytes: number): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
+      if (size > maxBytes) {
         reject(new FlotillaError('PayloadTooLarge', 'cluster request body too large', 413));
         req.destroy();
         return;

@@ -92,6 +92,10 @@ async function createToken(store: Store, log: RaftCommandLog, body: unknown) {
   if (typeof description !== 'string' || description.length > MAX_DESCRIPTION) {
     throw new InvalidError(`expected text of at most ${MAX_DESCRIPTION} characters`, 'description');
   }
+  // Listings print it as it is: control characters could forge rows or colours.
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(description)) {
+    throw new InvalidError('expected printable text without line breaks', 'description');
+  }
   const pki = readClusterPki(store);
   if (!pki) throw new FlotillaError('ServiceUnavailable', 'the cluster has no CA yet', 503);
   const seconds = ttl === undefined ? (role === 'join' ? DEFAULT_JOIN_TTL_SECONDS : 0) : ttl;

@@ -31,6 +31,7 @@ export function openDatabase(file: string): Database {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const Sqlite = require('better-sqlite3') as typeof BetterSqlite3;
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  keepPrivate(file);
 
   let db: Database | undefined;
   try {
@@ -76,4 +77,20 @@ function migrate(db: Database, file: string): void {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * The state holds the cluster's CA key and token hashes: the database and
+ * its WAL and shared-memory files are the owner's alone, whatever the
+ * umask (SQLite gives the side files the main file's mode).
+ */
+function keepPrivate(file: string): void {
+  try {
+    fs.closeSync(fs.openSync(file, 'a', 0o600));
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+      if (fs.existsSync(f)) fs.chmodSync(f, 0o600);
+    }
+  } catch {
+    // A read-only location fails at open below, with a clearer message.
+  }
 }

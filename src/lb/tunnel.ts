@@ -37,6 +37,8 @@ const QUIET_MS = 300;
 export interface TunnelServerOptions {
   /** True if `host:port` is a pod of this node that peers may reach. */
   authorize(host: string, port: number): boolean;
+  /** True if the member named by the client certificate may still use the tunnel. */
+  admitPeer?(commonName: string): boolean;
   logger: Logger;
   /** How long a pod has to accept; 5 s by default. */
   connectTimeoutMs?: number;
@@ -134,7 +136,7 @@ function acceptTunnel(
   req: http.IncomingMessage,
   socket: net.Socket,
   head: Buffer,
-  opts: Required<TunnelServerOptions>,
+  opts: TunnelServerOptions & { connectTimeoutMs: number },
   tunnels: TunnelServer,
 ): void {
   const peer = socket.remoteAddress;
@@ -145,6 +147,12 @@ function acceptTunnel(
   }
   if (!(socket as tls.TLSSocket).authorized) {
     opts.logger.debug({ peer }, 'tunnel refused: no cluster certificate');
+    answer(socket, 403, 'Forbidden');
+    return;
+  }
+  const member = (socket as tls.TLSSocket).getPeerCertificate().subject?.CN;
+  if (opts.admitPeer && !(typeof member === 'string' && opts.admitPeer(member))) {
+    opts.logger.debug({ peer, member }, 'tunnel refused: not a member any more');
     answer(socket, 403, 'Forbidden');
     return;
   }

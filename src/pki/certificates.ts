@@ -288,7 +288,8 @@ export function signCertificate(
     subject: distinguishedName(req.name),
     spki,
     extensions,
-    validity: validity(now, opts.lifetimeMs),
+    // A leaf never outlives its CA: it would stop verifying then anyway.
+    validity: validity(now, Math.min(opts.lifetimeMs, caLifeLeftMs(caCert, now))),
     signingKey: caKey,
   });
   return toPem('CERTIFICATE', certDer);
@@ -440,6 +441,11 @@ function certificateParts(certDer: Buffer): { subject: Buffer; subjectKeyId?: Bu
     return { subject, subjectKeyId: certDer.subarray(inner.contentStart, inner.end) };
   }
   return { subject };
+}
+
+/** Milliseconds until the CA certificate expires (at least 1, so that errors stay about the CA). */
+function caLifeLeftMs(caCert: crypto.X509Certificate, now: Date): number {
+  return Math.max(1, new Date(caCert.validTo).getTime() - now.getTime());
 }
 
 function validity(now: Date, lifetimeMs: number): Buffer {

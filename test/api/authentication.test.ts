@@ -142,6 +142,39 @@ describe('the admin API over HTTPS', () => {
     assert.equal(answer, 'refused');
   });
 
+  it('ends an open watch once its token is revoked', async () => {
+    const token = addToken('read-only');
+    const ended = new Promise<number>((resolve, reject) => {
+      const req = https.request(
+        {
+          host: HOST,
+          port,
+          path: `${DEPLOYMENTS}?watch=1`,
+          ca,
+          agent: false,
+          headers: { authorization: `Bearer ${token}` },
+        },
+        (res) => {
+          assert.equal(res.statusCode, 200);
+          const opened = Date.now();
+          res.on('data', () => undefined);
+          res.on('close', () => resolve(Date.now() - opened));
+          setTimeout(() => deleteToken(t.store, token.split('.')[2]), 300);
+        },
+      );
+      req.on('error', () => undefined);
+      setTimeout(() => reject(new Error('the watch outlived its token by 10 s')), 10_000);
+      req.end();
+    });
+    assert.ok((await ended) < 5000);
+  });
+
+  it('answers the health checks to anyone', async () => {
+    for (const path of ['/healthz', '/livez', '/readyz']) {
+      assert.equal((await call('GET', path)).status, 200, path);
+    }
+  });
+
   it('serves renewed material to new connections', async () => {
     assert.equal((await call('GET', '/healthz')).peerCn, 'node-a');
     server.updateTls({ key: pem('node-b.key'), cert: pem('node-b.crt'), ca });

@@ -261,6 +261,17 @@ describe('a cluster secured by its own CA', { skip }, () => {
       key: pki(b, 'node.key'),
     });
     assert.equal(member.status, 204, JSON.stringify(member.body));
+    // Certify takes callers without a certificate, so it reads little: a
+    // large body is cut off (413, or a reset while the client still writes)
+    // instead of being read and then refused for its token.
+    const big = await httpsCall(listenOf(a), 'POST', '/cluster/v1/certify', {
+      ca,
+      body: { token: 'x'.repeat(100_000) },
+    }).then(
+      (r) => String(r.status),
+      (err: NodeJS.ErrnoException) => err.code ?? err.message,
+    );
+    assert.ok(['413', 'ECONNRESET', 'EPIPE'].includes(big), big);
   });
 
   test("a server's tunnel reaches only its own pods, and only for members", async () => {
@@ -279,6 +290,10 @@ describe('a cluster secured by its own CA', { skip }, () => {
     const founders = parseToken(a.joinToken()!);
     const expiring = await socketCall(a, 'POST', '/apis/flotilla.io/v1/tokens', { ttlSeconds: 1 });
     assert.equal(expiring.status, 201, JSON.stringify(expiring.body));
+    const forged = await socketCall(a, 'POST', '/apis/flotilla.io/v1/tokens', {
+      description: 'x\nID  ROLE  fake',
+    });
+    assert.equal(forged.status, 422, JSON.stringify(forged.body));
     const revoked = await socketCall(a, 'POST', '/apis/flotilla.io/v1/tokens', {});
     const gone = await socketCall(a, 'DELETE', `/apis/flotilla.io/v1/tokens/${revoked.body.id}`);
     assert.equal(gone.status, 200, JSON.stringify(gone.body));
@@ -388,5 +403,39 @@ describe('a cluster secured by its own CA', { skip }, () => {
     for (const cert of served) assert.ok(new Date(cert.valid_to).getTime() > Date.now() - 15_000);
     const renewed = new Set(served.map((c) => c.serialNumber)).size;
     assert.ok(renewed >= 4, `only ${renewed} certificates seen`);
+  });
+
+  test('a removed member is refused everywhere, and comes back under its name once wiped', async () => {
+    const removed = a.cli(['node', 'remove', b.name]);
+    assert.equal(removed.code, 0, removed.stderr);
+    const oldCert = { cert: pki(b, 'node.crt'), key: pki(b, 'node.key') };
+    const api = await httpsCall(listenOf(a), 'GET', '/api/v1/nodes', { ca, ...oldCert });
+    assert.equal(api.status, 401);
+    const raft = await httpsCall(listenOf(a), 'POST', '/cluster/v1/raft', {
+      ca,
+      ...oldCert,
+      body: { from: b.name, address: listenOf(b), messages: [] },
+    });
+    assert.equal(raft.status, 403);
+    const pods = JSON.parse(a.cli(['get', 'pods', '-o', 'json']).stdout).items as any[];
+    const onA = pods.find((p) => p.spec.nodeName === a.name && p.status.podIP);
+    assert.ok(onA, 'no pod on the founder');
+    const target = `${onA.status.podIP}:3000`;
+    assert.equal(await connectThrough(listenOf(a), target, { ca, ...oldCert }), 403);
+
+    await b.kill('SIGTERM');
+    fs.rmSync(b.dataDir, { recursive: true, force: true });
+    fs.mkdirSync(b.dataDir, { mode: 0o700 });
+    const token = await socketCall(a, 'POST', '/apis/flotilla.io/v1/tokens', {});
+    await b.joinTo(listenOf(a), token.body.token).start();
+    await waitFor(
+      () => {
+        const nodes = JSON.parse(a.cli(['get', 'nodes', '-o', 'json']).stdout).items as any[];
+        const back = nodes.find((n) => n.metadata.name === b.name);
+        return back?.status.conditions.some((c: any) => c.type === 'Ready' && c.status === 'True');
+      },
+      30_000,
+      () => a.cli(['get', 'nodes']).stdout + b.logs().slice(-2000),
+    );
   });
 });
