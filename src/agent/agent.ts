@@ -237,7 +237,11 @@ export class Agent {
         await cluster.stop();
         throw err;
       }
-      await this.api.listenTcp(splitHostPort(listen).host || '0.0.0.0', port, certificates.current());
+      await this.api.listenTcp(
+        splitHostPort(listen).host || '0.0.0.0',
+        port,
+        certificates.current(),
+      );
       certificates.on('renewed', (material) => this.api?.updateTls(material));
     }
 

@@ -225,8 +225,7 @@ export class ResourceHandlers {
     const fields = query.get('fieldSelector');
     const byLabels = labels ? parseLabelSelector(labels) : () => true;
     const byFields = fields ? parseFieldSelector(fields) : () => true;
-    return (o) =>
-      byLabels((o.metadata.labels as Record<string, string>) ?? {}) && byFields(o);
+    return (o) => byLabels((o.metadata.labels as Record<string, string>) ?? {}) && byFields(o);
   }
 
   private table(kind: Kind, items: StoredObject[], version: string, r: ApiRequest): unknown {
@@ -312,7 +311,9 @@ function replicasOf(scale: Scale): number {
 }
 
 function patcherFor(contentType: string | undefined): PatchFn {
-  const type = String(contentType ?? '').split(';')[0].trim();
+  const type = String(contentType ?? '')
+    .split(';')[0]
+    .trim();
   const patcher = PATCHERS[type];
   if (patcher) return patcher;
   const hint =

@@ -60,6 +60,14 @@ export interface ApiServerOptions {
 }
 
 type Handler = (req: ApiRequest) => Promise<unknown> | unknown;
+
+/** The parts of a Node that a LoadBalancer's ingress is made from. */
+interface NodeWithStatus {
+  status?: {
+    conditions?: { type: string; status: string }[];
+    addresses?: { type: string; address: string }[];
+  };
+}
 /** A handler that answers the raw request itself. */
 export type RawHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -482,7 +490,29 @@ export class ApiServer {
 
   private decorate(object: StoredObject): StoredObject {
     if (object.kind === 'Node' && this.opts.decorateNode) return this.opts.decorateNode(object);
+    if (object.kind === 'Service') return this.withIngress(object);
     return object;
+  }
+
+  /**
+   * A LoadBalancer Service listens on its port on every node, so its
+   * ingress is every Ready node's address (what kubectl shows as
+   * EXTERNAL-IP), worked out when read rather than stored.
+   */
+  private withIngress(service: StoredObject): StoredObject {
+    const spec = service.spec as { type?: string } | undefined;
+    if (spec?.type !== 'LoadBalancer') return service;
+    const ips: string[] = [];
+    for (const node of this.opts.store.list<NodeWithStatus>('Node')) {
+      const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      const ip = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+      if (ready && ip && !ips.includes(ip)) ips.push(ip);
+    }
+    const status = (service.status ?? {}) as Record<string, unknown>;
+    return {
+      ...service,
+      status: { ...status, loadBalancer: { ingress: ips.map((ip) => ({ ip })) } },
+    };
   }
 
   private async apply(r: ApiRequest) {
@@ -591,7 +621,11 @@ export { failure };
 
 /** The server side of TLS: the certificate is sent with the CA's, so clients can pin it. */
 function secureOptions(material: ListenerTls): tls.SecureContextOptions {
-  return { key: material.key, cert: `${material.cert.trim()}\n${material.ca.trim()}\n`, ca: material.ca };
+  return {
+    key: material.key,
+    cert: `${material.cert.trim()}\n${material.ca.trim()}\n`,
+    ca: material.ca,
+  };
 }
 
 function sendStatus(res: http.ServerResponse, code: number, reason: string, message: string): void {

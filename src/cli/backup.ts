@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { AgentUnreachableError, ApiError, BackupError } from '../errors';
+import { AgentUnreachableError, ApiError, BackupError, InvalidError } from '../errors';
 import { recoverDataDir, restoreDataDir, verifyBackup, type ResetSummary } from '../db/backup';
 import type { Output } from './context';
 
@@ -18,6 +18,8 @@ export const BACKUP_PATH = '/apis/flotilla.io/v1/backup';
 export async function runBackup(dataDir: string, file: string, output: Output): Promise<void> {
   const socketPath = path.join(dataDir, 'flotilla.sock');
   const partial = `${file}.partial`;
+  const dir = path.dirname(path.resolve(file));
+  if (!fs.existsSync(dir)) throw new InvalidError(`cannot write ${file}: ${dir} does not exist`);
   try {
     await download(socketPath, partial);
     const summary = verifyBackup(partial);
@@ -46,8 +48,10 @@ export async function runRestore(
 export async function runRecover(dataDir: string, output: Output): Promise<void> {
   await refuseWhileRunning(dataDir);
   const summary = recoverDataDir(dataDir);
-  output.out(`recovered ${dataDir}: ${describe(summary)}; the old database is kept in ` +
-    `${summary.saved}\n`);
+  output.out(
+    `recovered ${dataDir}: ${describe(summary)}; the old database is kept in ` +
+      `${summary.saved}\n`,
+  );
   output.out(`start it with: flotilla agent --data-dir ${dataDir} --name ${summary.nodeName}\n`);
 }
 

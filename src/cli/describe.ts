@@ -175,8 +175,8 @@ async function describePod(client: ApiClient, pod: Pod, now: number) {
   if (st.reason) fields.push(['Reason', st.reason]);
   if (st.message) fields.push(['Message', st.message]);
   fields.push(['IP', orNone(st.podIP)]);
-  const owner = pod.metadata?.ownerReferences?.find((o) => o.controller) ??
-    pod.metadata?.ownerReferences?.[0];
+  const owner =
+    pod.metadata?.ownerReferences?.find((o) => o.controller) ?? pod.metadata?.ownerReferences?.[0];
   fields.push(['Controlled By', owner ? `${owner.kind}/${owner.name}` : '<none>']);
 
   const events = await fetchEvents(client, 'Pod', pod.metadata?.name ?? '');
@@ -238,10 +238,7 @@ function stateFields(label: string, state: ContainerState | undefined): Field[] 
 /** Events about one object; an API without events yields none rather than an error. */
 async function fetchEvents(client: ApiClient, kind: string, name: string): Promise<Event[]> {
   try {
-    const list = await client.request<List<Event>>(
-      'GET',
-      '/api/v1/namespaces/default/events',
-    );
+    const list = await client.request<List<Event>>('GET', '/api/v1/namespaces/default/events');
     return (list?.items ?? []).filter(
       (e) => e.involvedObject?.kind === kind && e.involvedObject?.name === name,
     );

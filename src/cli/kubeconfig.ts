@@ -50,9 +50,7 @@ export async function runKubeconfig(
   const info = await client.request<AgentInfo>('GET', '/apis/flotilla.io/v1/info');
   const server = remoteServer ?? info?.server;
   if (!server) {
-    throw new InvalidError(
-      'the agent has no network listener: start it with --listen HOST:PORT',
-    );
+    throw new InvalidError('the agent has no network listener: start it with --listen HOST:PORT');
   }
   const caPem = info?.caCert ?? (await client.pinnedCa());
   if (!caPem) {

@@ -4,6 +4,7 @@
  */
 import { Command, Option } from 'commander';
 import type { ApiClient } from '../api/client';
+import { InvalidError } from '../errors';
 import type { GlobalOptions, Output } from './context';
 
 // Only commander is loaded up front. Each action imports its own module, so
@@ -380,8 +381,15 @@ function addBackup(program: Command): void {
     .description("save a consistent copy of the running agent's state to FILE")
     .argument('<file>', 'where to write the backup')
     .action(async (file: string, _opts, cmd: Command) => {
+      const globals = globalsOf(cmd);
+      if (globals.server !== undefined) {
+        // The backup holds the CA key: it never leaves the server over the network.
+        throw new InvalidError(
+          'backup works only on a server, through its local socket (--data-dir)',
+        );
+      }
       const { runBackup } = await import('./backup');
-      await runBackup(globalsOf(cmd).dataDir, file, processOutput());
+      await runBackup(globals.dataDir, file, processOutput());
     });
   program
     .command('restore')

@@ -48,6 +48,9 @@ const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
  * 7d), or 0 for a token that never expires. `flag` names the option in the
  * error.
  */
+/** The longest lifetime the server accepts. */
+const MAX_TTL_SECONDS = 3650 * 86_400;
+
 export function parseTtl(text: string, flag = '--ttl'): number {
   const m = /^(\d+)([smhd])$/.exec(text.trim());
   const seconds = text.trim() === '0' ? 0 : m ? Number(m[1]) * UNITS[m[2]] : NaN;
@@ -55,6 +58,9 @@ export function parseTtl(text: string, flag = '--ttl'): number {
     throw new InvalidError(
       `expected ${flag} as a duration like 90s, 15m, 24h or 7d, or 0 for never; got "${text}"`,
     );
+  }
+  if (seconds > MAX_TTL_SECONDS) {
+    throw new InvalidError(`expected ${flag} of at most ten years (3650d); got "${text}"`);
   }
   return seconds;
 }

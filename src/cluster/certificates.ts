@@ -51,7 +51,11 @@ export const PKI_META_KEYS = ['ca_cert', 'ca_key', 'gossip_key'] as const;
 /** New cluster secrets, made by the founder. */
 export function createClusterPki(clusterId: string): ClusterPki {
   const ca = createCa({ commonName: `flotilla cluster ${clusterId}` });
-  return { caCert: ca.certPem, caKey: ca.keyPem, gossipKey: crypto.randomBytes(32).toString('base64') };
+  return {
+    caCert: ca.certPem,
+    caKey: ca.keyPem,
+    gossipKey: crypto.randomBytes(32).toString('base64'),
+  };
 }
 
 /** Stores the cluster secrets (applying a committed `pki` record). */
@@ -169,7 +173,11 @@ export class NodeCertificates extends EventEmitter {
    * and renews it with `issue` (a new key each time) once less than a
    * third is left. A failed renewal is retried at the next check.
    */
-  startRenewal(issue: (identity: NodeIdentity) => TlsMaterial, identity: NodeIdentity, logger: pino.Logger): void {
+  startRenewal(
+    issue: (identity: NodeIdentity) => TlsMaterial,
+    identity: NodeIdentity,
+    logger: pino.Logger,
+  ): void {
     const check = () => {
       this.timer = setTimeout(check, this.checkEveryMs());
       this.timer.unref();

@@ -116,5 +116,8 @@ function findInChain(leaf: tls.DetailedPeerCertificate, caHash: string): string 
 
 function splitAddress(address: string): { host: string; port: number } {
   const at = address.lastIndexOf(':');
-  return { host: address.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(address.slice(at + 1)) };
+  return {
+    host: address.slice(0, at).replace(/^\[|\]$/g, ''),
+    port: Number(address.slice(at + 1)),
+  };
 }

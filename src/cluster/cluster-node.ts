@@ -425,7 +425,11 @@ export class ClusterNode implements ClusterEndpoint {
 
   /** Asks the member at `address` to add this server; retries until it answers. */
   private async join(address: string): Promise<ClusterStarted> {
-    const request: JoinRequest = { name: this.opts.nodeId, address: this.opts.address, fresh: true };
+    const request: JoinRequest = {
+      name: this.opts.nodeId,
+      address: this.opts.address,
+      fresh: true,
+    };
     const deadline = Date.now() + JOIN_PATIENCE_MS;
     let warned = false;
     for (;;) {
@@ -547,7 +551,8 @@ export class ClusterNode implements ClusterEndpoint {
   private async serveCertify(body: CertifyRequest): Promise<unknown> {
     const { leaderId } = this.log.status();
     if (leaderId === '') throw new NoQuorumError('no quorum: no leader to certify the server');
-    if (leaderId !== this.opts.nodeId) return this.transport.call(leaderId, 'certify', body, 15_000);
+    if (leaderId !== this.opts.nodeId)
+      return this.transport.call(leaderId, 'certify', body, 15_000);
     const pki = readClusterPki(this.opts.store);
     if (!pki) throw new NoQuorumError('the cluster has no CA yet');
     const asked = body?.request as { name?: unknown } | undefined;
@@ -646,7 +651,6 @@ export class ClusterNode implements ClusterEndpoint {
       sendJson(res, wire.status, status(wire.status, wire.code, wire.message));
     }
   }
-
 }
 
 function status(code: number, reason: string, message: string) {

@@ -488,10 +488,13 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
     kick: () => void,
   ): Promise<CommandResult> {
     const promise = new Promise<CommandResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(index);
-        reject(this.noQuorum('the change was not confirmed in time; it may still be applied'));
-      }, Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(
+        () => {
+          this.waiters.delete(index);
+          reject(this.noQuorum('the change was not confirmed in time; it may still be applied'));
+        },
+        Math.max(0, deadline - Date.now()),
+      );
       this.waiters.set(index, { term, resolve, reject, timer });
     });
     kick();
@@ -515,8 +518,12 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
   ): Promise<CommandResult | undefined> {
     const timeoutMs = Math.max(1, deadline - Date.now()) + 1000;
     try {
-      const result = (await this.transport.call(leader, 'propose', { record }, timeoutMs)) as
-        CommandResult;
+      const result = (await this.transport.call(
+        leader,
+        'propose',
+        { record },
+        timeoutMs,
+      )) as CommandResult;
       this.heard.set(leader, Date.now());
       await this.waitApplied(result.index, 2000);
       return result;

@@ -74,7 +74,8 @@ function tokenList(store: Store) {
 
 async function createToken(store: Store, log: RaftCommandLog, body: unknown) {
   const input = (body ?? {}) as Record<string, unknown>;
-  if (typeof input !== 'object' || Array.isArray(input)) throw new InvalidError('expected an object');
+  if (typeof input !== 'object' || Array.isArray(input))
+    throw new InvalidError('expected an object');
   for (const key of Object.keys(input)) {
     if (!['role', 'ttlSeconds', 'description'].includes(key)) {
       throw new InvalidError(`unknown field "${key}" (expected role, ttlSeconds, description)`);
@@ -82,7 +83,10 @@ async function createToken(store: Store, log: RaftCommandLog, body: unknown) {
   }
   const role = (input.role ?? 'join') as TokenRole;
   if (!TOKEN_ROLES.includes(role)) {
-    throw new InvalidError(`expected join, admin or read-only, got "${String(input.role)}"`, 'role');
+    throw new InvalidError(
+      `expected join, admin or read-only, got "${String(input.role)}"`,
+      'role',
+    );
   }
   const ttl = input.ttlSeconds;
   if (ttl !== undefined && !(typeof ttl === 'number' && ttl >= 0 && ttl <= MAX_TTL_SECONDS)) {

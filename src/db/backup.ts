@@ -196,8 +196,7 @@ export function resetToSingleMember(db: Database, nodeName: string): ResetSummar
 
 function readMeta(db: BetterSqlite3.Database, key: string): string | undefined {
   const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as
-    | { value: string }
-    | undefined;
+    { value: string } | undefined;
   return row?.value;
 }
 

@@ -4,13 +4,7 @@ import { buildRequestHeaders, describeClient, type ClientSide } from './forwardi
 import type { ListenerState, PortRoute } from './port-route';
 import { connectWithHeader, connectionEnds, proxyHeader } from './proxy-protocol';
 import type { Release } from './inflight';
-import {
-  answerRaw,
-  isConnectFailure,
-  limitConnect,
-  tunnel,
-  type CodedError,
-} from './socket-pipes';
+import { answerRaw, isConnectFailure, limitConnect, tunnel, type CodedError } from './socket-pipes';
 import { dialThrough } from './tunnel';
 import type { Endpoint } from './types';
 

@@ -100,11 +100,7 @@ export function createCa(opts: { commonName: string; lifetimeMs?: number; now?: 
   const name = distinguishedName(opts.commonName);
   const extensions = [
     extension(OID.basicConstraints, true, der.sequence(der.boolean(true), der.smallInteger(0))),
-    extension(
-      OID.keyUsage,
-      true,
-      der.namedBits([KEY_USAGE.keyCertSign, KEY_USAGE.cRLSign]),
-    ),
+    extension(OID.keyUsage, true, der.namedBits([KEY_USAGE.keyCertSign, KEY_USAGE.cRLSign])),
     extension(OID.subjectKeyIdentifier, false, der.octetString(keyIdentifier(spki))),
   ];
   const certDer = buildCertificate({
@@ -256,8 +252,7 @@ export function signCertificate(
   }
   const caParts = certificateParts(caCert.raw);
   const caKeyId =
-    caParts.subjectKeyId ??
-    keyIdentifier(caCert.publicKey.export({ type: 'spki', format: 'der' }));
+    caParts.subjectKeyId ?? keyIdentifier(caCert.publicKey.export({ type: 'spki', format: 'der' }));
 
   const spki = crypto.createPublicKey(req.publicKeyPem).export({ type: 'spki', format: 'der' });
   const altNames = [
@@ -277,11 +272,7 @@ export function signCertificate(
       ? [extension(OID.subjectAltName, false, der.sequence(...altNames))]
       : []),
     extension(OID.subjectKeyIdentifier, false, der.octetString(keyIdentifier(spki))),
-    extension(
-      OID.authorityKeyIdentifier,
-      false,
-      der.sequence(der.contextImplicit(0, caKeyId)),
-    ),
+    extension(OID.authorityKeyIdentifier, false, der.sequence(der.contextImplicit(0, caKeyId))),
   ];
   const certDer = buildCertificate({
     issuer: caParts.subject,
@@ -548,7 +539,9 @@ export function ipToBytes(ip: string): Buffer {
   const quad = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
   if (quad) {
     const b = quad[1].split('.').map(Number);
-    text = text.slice(0, quad.index) + `${((b[0] << 8) | b[1]).toString(16)}:` +
+    text =
+      text.slice(0, quad.index) +
+      `${((b[0] << 8) | b[1]).toString(16)}:` +
       ((b[2] << 8) | b[3]).toString(16);
   }
   const [head, tail] = text.split('::');
@@ -572,7 +565,7 @@ export function formatIp(bytes: Uint8Array): string {
   for (let i = 0; i < 16; i += 2) groups.push((bytes[i] << 8) | bytes[i + 1]);
   let bestStart = -1;
   let bestLength = 1; // a single zero group is not shortened
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

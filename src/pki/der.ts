@@ -132,7 +132,7 @@ export function namedBits(bits: number[]): Buffer {
   if (bits.length === 0) return bitString(Buffer.alloc(0));
   const last = Math.max(...bits);
   const bytes = Buffer.alloc(Math.floor(last / 8) + 1);
-  for (const bit of bits) bytes[Math.floor(bit / 8)] |= 0x80 >> bit % 8;
+  for (const bit of bits) bytes[Math.floor(bit / 8)] |= 0x80 >> (bit % 8);
   return bitString(bytes, 7 - (last % 8));
 }
 
@@ -242,7 +242,7 @@ export function readElement(buf: Uint8Array, offset = 0): Element {
 /** The elements directly inside a constructed element. */
 export function readChildren(buf: Uint8Array, parent: Element): Element[] {
   const children: Element[] = [];
-  for (let at = parent.contentStart; at < parent.end; ) {
+  for (let at = parent.contentStart; at < parent.end;) {
     const child = readElement(buf, at);
     if (child.end > parent.end) throw new RangeError('DER: child runs past its parent');
     children.push(child);

@@ -112,7 +112,7 @@ export class Store extends EventEmitter {
   /** Every meta value whose key starts with `prefix`, by key. */
   metaWithPrefix(prefix: string): Map<string, string> {
     const rows = this.db
-      .prepare("SELECT key, value FROM meta WHERE substr(key, 1, length(?)) = ?")
+      .prepare('SELECT key, value FROM meta WHERE substr(key, 1, length(?)) = ?')
       .all(prefix, prefix) as { key: string; value: string }[];
     return new Map(rows.map((r) => [r.key, r.value]));
   }

@@ -113,7 +113,10 @@ describe('the admin API over HTTPS', () => {
 
   it('lets a read-only token read, and refuses its writes, backups and token lists with 403', async () => {
     assert.equal((await call('GET', DEPLOYMENTS, { token: tokens.readOnly })).status, 200);
-    const write = await call('POST', DEPLOYMENTS, { token: tokens.readOnly, body: deployment('ro') });
+    const write = await call('POST', DEPLOYMENTS, {
+      token: tokens.readOnly,
+      body: deployment('ro'),
+    });
     assert.equal(write.status, 403);
     assert.equal(write.body.reason, 'Forbidden');
     const backup = await call('GET', '/apis/flotilla.io/v1/backup', { token: tokens.readOnly });

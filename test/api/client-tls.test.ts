@@ -145,10 +145,9 @@ describe('ApiClient against servers that must not get the token', () => {
 
   it('pins the CA, then refuses a certificate that does not name the address', async () => {
     // node-a's SANs are 127.0.0.1 to 127.0.0.5; all of 127/8 is loopback on Linux.
-    const api = await new FakeApi().on('GET /version', { status: 200, body: VERSION }).startHttps(
-      undefined,
-      '127.0.0.6',
-    );
+    const api = await new FakeApi()
+      .on('GET /version', { status: 200, body: VERSION })
+      .startHttps(undefined, '127.0.0.6');
     try {
       const client = new ApiClient({ server: api.url, token: TOKEN });
       await assert.rejects(client.request('GET', '/version'), /TLS with .* failed: .*127\.0\.0\.6/);

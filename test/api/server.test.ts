@@ -253,4 +253,32 @@ describe('ApiServer', () => {
     const health = await api('GET', '/healthz');
     assert.deepEqual([health.status, health.body], [200, 'ok']);
   });
+  it('gives a LoadBalancer Service every Ready node address as its ingress', async () => {
+    for (const [name, address, ready] of [
+      ['lb-a', '10.0.0.5', 'True'],
+      ['lb-b', '10.0.0.6', 'True'],
+      ['lb-c', '10.0.0.7', 'False'],
+    ]) {
+      t.commit({
+        op: 'registerNode',
+        node: {
+          metadata: { name, uid: '', resourceVersion: '' },
+          status: {
+            conditions: [{ type: 'Ready', status: ready }],
+            addresses: [{ type: 'InternalIP', address }],
+          },
+        } as never,
+        uid: t.nextUid(),
+        now: 'x',
+      });
+    }
+    t.apply(service('front', { type: 'LoadBalancer' }), service('inside'));
+    const front = await api('GET', `${SERVICES}/front`);
+    assert.deepEqual(front.body.status.loadBalancer.ingress, [
+      { ip: '10.0.0.5' },
+      { ip: '10.0.0.6' },
+    ]);
+    const inside = await api('GET', `${SERVICES}/inside`);
+    assert.equal(inside.body.status?.loadBalancer?.ingress, undefined);
+  });
 });

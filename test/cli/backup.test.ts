@@ -78,7 +78,10 @@ describe('flotilla backup, restore and recover', () => {
     const route = '/apis/flotilla.io/v1/backup';
     assert.equal(await get('127.0.0.1', port, route), 401);
     // Even an admin token does not take the CA key and token hashes off the machine.
-    const caPem = fs.readFileSync(path.join(__dirname, '../../../test/fixtures/pki/ca.crt'), 'utf8');
+    const caPem = fs.readFileSync(
+      path.join(__dirname, '../../../test/fixtures/pki/ca.crt'),
+      'utf8',
+    );
     t.store.setMeta('ca_cert', caPem);
     const admin = newToken(caHash(caPem));
     saveToken(t.store, tokenRecord(admin.id, admin.secret, 'admin', { now: new Date() }));

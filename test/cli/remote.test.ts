@@ -41,11 +41,14 @@ describe('resolveTarget', () => {
 
   it('takes flags and environment (already merged by commander) over the config file', () => {
     const opts = { ...base, server: 'https://127.0.0.2:1', token: TOKEN };
-    assert.deepEqual(resolveTarget(opts, () => assert.fail('config read')), {
-      server: 'https://127.0.0.2:1',
-      token: TOKEN,
-      caPem: undefined,
-    });
+    assert.deepEqual(
+      resolveTarget(opts, () => assert.fail('config read')),
+      {
+        server: 'https://127.0.0.2:1',
+        token: TOKEN,
+        caPem: undefined,
+      },
+    );
   });
 
   it('fills what flags leave out from the config file, with its CA for a token of that CA', () => {

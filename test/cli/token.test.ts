@@ -182,10 +182,13 @@ describe('token and kubeconfig commands', () => {
       clusters: { cluster: Record<string, string> }[];
       users: { user: { token?: string } }[];
     };
-    assert.deepEqual(YAML.parse(res.stdout), buildKubeconfig('https://127.0.0.1:7946', 'prod', {
-      caPem: pki('ca.crt'),
-      token: NEW_TOKEN,
-    }));
+    assert.deepEqual(
+      YAML.parse(res.stdout),
+      buildKubeconfig('https://127.0.0.1:7946', 'prod', {
+        caPem: pki('ca.crt'),
+        token: NEW_TOKEN,
+      }),
+    );
     const cluster = config.clusters[0].cluster;
     const caData = Buffer.from(cluster['certificate-authority-data'], 'base64');
     assert.equal(caData.toString(), pki('ca.crt'));

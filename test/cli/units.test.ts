@@ -7,12 +7,7 @@ import { nodeStatus, podStatus, servicePorts } from '../../src/tables/printers';
 import { reportFailure } from '../../src/cli/report';
 import { parseTargets } from '../../src/tables/kinds';
 import { matchesSelector, parseSelector } from '../../src/cli/selector';
-import {
-  AgentRequestError,
-  AgentUnreachableError,
-  ApiError,
-  InvalidError,
-} from '../../src/errors';
+import { AgentRequestError, AgentUnreachableError, ApiError, InvalidError } from '../../src/errors';
 
 const S = 1000;
 const M = 60 * S;
@@ -99,7 +94,12 @@ describe('node and service cells', () => {
   });
 
   it('writes ports with and without node ports', () => {
-    const spec = { ports: [{ port: 80, nodePort: 30080 }, { port: 53, protocol: 'UDP' }] };
+    const spec = {
+      ports: [
+        { port: 80, nodePort: 30080 },
+        { port: 53, protocol: 'UDP' },
+      ],
+    };
     assert.equal(servicePorts({ spec }), '80:30080/TCP,53/UDP');
     assert.equal(servicePorts({ spec: {} }), '<none>');
   });
@@ -161,7 +161,10 @@ describe('agent options', () => {
 describe('error reports', () => {
   function report(err: unknown, debug: boolean): string {
     let text = '';
-    assert.equal(reportFailure(err, debug, (t) => (text += t)), 1);
+    assert.equal(
+      reportFailure(err, debug, (t) => (text += t)),
+      1,
+    );
     return text;
   }
 

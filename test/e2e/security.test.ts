@@ -208,7 +208,8 @@ describe('a cluster secured by its own CA', { skip }, () => {
   };
 
   before(async () => {
-    for (const agent of [a, b]) agent.env = { FLOTILLA_CERT_LIFETIME_SECONDS: `${LIFETIME_SECONDS}` };
+    for (const agent of [a, b])
+      agent.env = { FLOTILLA_CERT_LIFETIME_SECONDS: `${LIFETIME_SECONDS}` };
     await a.start();
     const token = a.joinToken();
     assert.ok(token, `no join token printed:\n${a.logs()}`);
@@ -221,7 +222,12 @@ describe('a cluster secured by its own CA', { skip }, () => {
     await waitFor(
       async () => {
         const answers = await Promise.all(
-          [a, b].map((n) => httpGet(`http://${n.address}:${nodePort}/`).then(() => true, () => false)),
+          [a, b].map((n) =>
+            httpGet(`http://${n.address}:${nodePort}/`).then(
+              () => true,
+              () => false,
+            ),
+          ),
         );
         return answers.every(Boolean);
       },
@@ -235,7 +241,7 @@ describe('a cluster secured by its own CA', { skip }, () => {
     assert.equal(pki(b, 'ca.crt'), ca, 'the joiner holds the cluster CA');
     const served = await servedCertificate(listenOf(b), ca);
     assert.equal(served.subject.CN, b.name);
-    assert.equal((fs.statSync(path.join(b.dataDir, 'pki', 'node.key')).mode & 0o777), 0o600);
+    assert.equal(fs.statSync(path.join(b.dataDir, 'pki', 'node.key')).mode & 0o777, 0o600);
 
     // Plain HTTP gets no HTTP answer at all.
     const plain = await fetch(`http://${listenOf(a)}/cluster/v1/raft`, { method: 'POST' }).then(
@@ -313,7 +319,10 @@ describe('a cluster secured by its own CA', { skip }, () => {
         5000,
         () => a.logs().slice(-2000),
       );
-      const line = a.logs().split('\n').find((l) => l.includes(`"name":"intruder-${10 + i}"`))!;
+      const line = a
+        .logs()
+        .split('\n')
+        .find((l) => l.includes(`"name":"intruder-${10 + i}"`))!;
       assert.match(line, /join refused: bad token/);
       assert.match(line, new RegExp(`"reason":"${c.reason}"`));
     }
@@ -396,7 +405,11 @@ describe('a cluster secured by its own CA', { skip }, () => {
     assert.deepEqual(failures, [], `${failures.length} of ${requests + writes} failed`);
     const last = await Promise.all([a, b].map((n) => servedCertificate(listenOf(n), ca)));
     for (const [i, n] of [a, b].entries()) {
-      assert.notEqual(last[i].serialNumber, first[i].serialNumber, `${n.name} kept its certificate`);
+      assert.notEqual(
+        last[i].serialNumber,
+        first[i].serialNumber,
+        `${n.name} kept its certificate`,
+      );
       assert.match(n.logs(), /certificate renewed/);
     }
     // Every certificate seen during the run was within its validity when seen.

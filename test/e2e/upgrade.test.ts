@@ -240,7 +240,11 @@ describe('agent restarts and a binary replacement keep containers and requests',
   before(async () => {
     await a.start();
     // The token line is printed just after the socket starts answering.
-    await waitFor(() => a.joinToken() !== undefined, 5000, () => a.logs());
+    await waitFor(
+      () => a.joinToken() !== undefined,
+      5000,
+      () => a.logs(),
+    );
     const token = a.joinToken();
     assert.ok(token, `no join token printed:\n${a.logs()}`);
     await b.joinTo(`${a.address}:7946`, token).start();
@@ -309,11 +313,20 @@ describe('agent restarts and a binary replacement keep containers and requests',
     const leaders = agents.map(leaderSeenBy);
     if (!leaders.every((l) => l.length === 1 && l[0] === leaders[0][0])) return false;
     if (!agents.every(bothReady)) return false;
-    const names = podsBefore.map((p) => p.metadata.uid).sort().join();
+    const names = podsBefore
+      .map((p) => p.metadata.uid)
+      .sort()
+      .join();
     for (const agent of agents) {
       const now = pods(agent);
       if (now.length !== 2 || !now.every(isReady)) return false;
-      if (now.map((p) => p.metadata.uid).sort().join() !== names) return false;
+      if (
+        now
+          .map((p) => p.metadata.uid)
+          .sort()
+          .join() !== names
+      )
+        return false;
     }
     return true;
   };
@@ -337,8 +350,11 @@ describe('agent restarts and a binary replacement keep containers and requests',
   let step = 0;
   const writesCommit = async (writer: TestAgent): Promise<void> => {
     step += 1;
-    await waitFor(() => writer.cli(['apply', '-f', '-'], marker(step)).code === 0, 30_000, () =>
-      `no write through ${writer.name}: ${writer.cli(['apply', '-f', '-'], marker(step)).stderr}`,
+    await waitFor(
+      () => writer.cli(['apply', '-f', '-'], marker(step)).code === 0,
+      30_000,
+      () =>
+        `no write through ${writer.name}: ${writer.cli(['apply', '-f', '-'], marker(step)).stderr}`,
     );
     const seen = (agent: TestAgent) => {
       const r = agent.cli(['get', 'deployment', 'upgrade-marker', '-o', 'json']);
@@ -346,8 +362,10 @@ describe('agent restarts and a binary replacement keep containers and requests',
       const d = JSON.parse(r.stdout);
       return (d.items?.[0] ?? d).metadata.annotations?.step;
     };
-    await waitFor(() => agents.every((x) => seen(x) === String(step)), 15_000, () =>
-      agents.map((x) => `${x.name} sees step ${seen(x)}`).join(', '),
+    await waitFor(
+      () => agents.every((x) => seen(x) === String(step)),
+      15_000,
+      () => agents.map((x) => `${x.name} sees step ${seen(x)}`).join(', '),
     );
   };
 
@@ -369,7 +387,11 @@ describe('agent restarts and a binary replacement keep containers and requests',
     }
     await writesCommit(agent);
     await waitFor(settled, 30_000, describeCluster);
-    await waitFor(() => reachesBothPods(agent), 15_000, () => `NodePort on ${agent.address}`);
+    await waitFor(
+      () => reachesBothPods(agent),
+      15_000,
+      () => `NodePort on ${agent.address}`,
+    );
     return Date.now() - started;
   };
 
@@ -387,7 +409,11 @@ describe('agent restarts and a binary replacement keep containers and requests',
     const svc = JSON.parse(a.cli(['get', 'service', 'upgrade-web', '-o', 'json']).stdout);
     nodePort = (svc.items?.[0] ?? svc).spec.ports[0].nodePort;
     for (const agent of agents) {
-      await waitFor(() => reachesBothPods(agent), 20_000, () => `NodePort on ${agent.address}`);
+      await waitFor(
+        () => reachesBothPods(agent),
+        20_000,
+        () => `NodePort on ${agent.address}`,
+      );
     }
     await writesCommit(a);
     containersBefore = await containerRecords();

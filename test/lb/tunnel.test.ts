@@ -306,7 +306,11 @@ describe('balancer through the tunnel', { timeout: 20_000 }, () => {
 
     const echoPort = await startEcho();
     const tcp = service('default/two-dead-tcp', endpoints, { mode: 'tcp' });
-    tcp.ports[0].endpoints = [endpoints[0], endpoints[1], { ...endpoints[0], id: 'e', port: echoPort }];
+    tcp.ports[0].endpoints = [
+      endpoints[0],
+      endpoints[1],
+      { ...endpoints[0], id: 'e', port: echoPort },
+    ];
     const tcpPort = await listenPort(lb, tcp);
     for (let i = 0; i < 3; i++) {
       const socket = net.connect(tcpPort, HOST);
@@ -478,11 +482,10 @@ describe('tunnel server refusals', { timeout: 20_000 }, () => {
     const agent = await startAgent();
     const { cert, key } = member('node-b');
     for (const target of ['localhost:80', `${HOST}:0`, `${HOST}:65536`, `${HOST}:080`, HOST]) {
-      const answer = await rawTunnelAnswer(
-        agent,
-        `CONNECT ${target} HTTP/1.1\r\nHost: x\r\n\r\n`,
-        { cert, key },
-      );
+      const answer = await rawTunnelAnswer(agent, `CONNECT ${target} HTTP/1.1\r\nHost: x\r\n\r\n`, {
+        cert,
+        key,
+      });
       assert.match(answer, /^HTTP\/1\.1 400 /, target);
     }
     assert.deepEqual(agent.asked, []);

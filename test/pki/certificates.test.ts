@@ -409,10 +409,7 @@ test('verifySigningRequest refuses tampering, wrong keys and bad names, naming t
 
   // signCertificate checks the request too: a tampered one is never signed.
   const ca = createCa({ commonName: 'ca' });
-  refuses(
-    () => signCertificate(ca, { ...req, name: 'web2' }, { lifetimeMs: DAY }),
-    'signature',
-  );
+  refuses(() => signCertificate(ca, { ...req, name: 'web2' }, { lifetimeMs: DAY }), 'signature');
 });
 
 test('timing: a key pair and a leaf signature', (t) => {
@@ -431,9 +428,7 @@ test('timing: a key pair and a leaf signature', (t) => {
   for (let i = 0; i < 10; i++) createCa({ commonName: 'ca' });
   const caMs = Number(process.hrtime.bigint() - start) / 1e6 / 10;
   t.diagnostic(`generateKeyPair: ${keyMs.toFixed(3)} ms each (mean of ${rounds})`);
-  t.diagnostic(
-    `signCertificate (verifies the request, then signs): ${signMs.toFixed(3)} ms each`,
-  );
+  t.diagnostic(`signCertificate (verifies the request, then signs): ${signMs.toFixed(3)} ms each`);
   t.diagnostic(`createCa: ${caMs.toFixed(3)} ms each (mean of 10)`);
 });
 
