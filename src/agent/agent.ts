@@ -41,6 +41,7 @@ import { Store, type StoredObject } from '../store/store';
 import { VERSION } from '../version';
 import { DeploymentControllers } from './deployments';
 import { EndpointsPublisher } from './endpoints';
+import { EventRecorder } from './events';
 import { Kubelet } from './kubelet';
 import { LocalPodAddresses } from './local-pods';
 import { NodeLifecycle } from './node-lifecycle';
@@ -85,6 +86,7 @@ export class Agent {
   private lifecycle?: NodeLifecycle;
   private certificates?: NodeCertificates;
   private tunnels: TunnelServer[] = [];
+  private balancerEvents?: EventRecorder;
   /** The gossip key handed over with this server's certificate, before the log brings it. */
   private gossipKey?: string;
   /** Set when this start founded a cluster: the token others join with. */
@@ -134,6 +136,13 @@ export class Agent {
       clusterHost,
       localNode: identity.nodeName,
       viaFor: (nodeName) => store.getMeta(peerKey(nodeName)),
+      nodeName: identity.nodeName,
+      events: (this.balancerEvents = new EventRecorder({
+        log,
+        logger: nodeLogger.child({ component: 'endpoints' }),
+        component: 'flotilla-balancer',
+        host: identity.nodeName,
+      })),
     }));
     const localPods = new LocalPodAddresses(store, identity.nodeName);
     this.tunnels = this.api!.networkListeners.map((server) =>
@@ -192,6 +201,7 @@ export class Agent {
     this.controllers?.stop();
     this.kubelet?.stop();
     this.endpoints?.stop();
+    this.balancerEvents?.discard();
     this.nodeActor?.stop();
     await this.balancer?.close();
     this.db?.close();

@@ -8,9 +8,16 @@ import type pino from 'pino';
 import type { Service, ServicePort } from '../manifest/types';
 import { matchesMap } from '../model/labels';
 import type { Node, Pod } from '../model/types';
-import type { BalancedPort, BalancedService, Endpoint, SyncReport } from '../lb/types';
+import type {
+  BalancedPort,
+  BalancedService,
+  Endpoint,
+  ListenerFailure,
+  SyncReport,
+} from '../lb/types';
 import { PROXY_PROTOCOL_ANNOTATION, proxyProtocolFor } from '../lb/proxy-protocol';
 import type { Change, Store } from '../store/store';
+import type { EventRecorder } from './events';
 import { isPodReady } from './pod-status';
 
 /** The part of the balancer this publisher drives. */
@@ -40,6 +47,10 @@ export interface EndpointsOptions extends EndpointLocality {
   clusterHost?: string;
   /** How often to retry listeners that failed to bind. */
   retryMs?: number;
+  /** Where a port that cannot be opened is reported, as an event on its Service. */
+  events?: Pick<EventRecorder, 'record'>;
+  /** This node's name, for those events' messages. */
+  nodeName?: string;
 }
 
 /** Keeps the balancer in step with Services and ready pods. */
@@ -106,6 +117,23 @@ export class EndpointsPublisher {
     this.syncing = undefined;
   }
 
+  /**
+   * The Service's events say which node cannot open which port and why, so
+   * that `describe service` shows what the agent's log would.
+   */
+  private reportFailure(f: ListenerFailure): void {
+    const name = f.key.slice(f.key.indexOf('/') + 1);
+    const service = this.opts.store.get('Service', name);
+    if (!service || !this.opts.events) return;
+    const where = this.opts.nodeName ? `node ${this.opts.nodeName}` : 'this node';
+    this.opts.events.record({
+      object: { kind: 'Service', name, uid: service.metadata.uid },
+      type: 'Warning',
+      reason: 'FailedToListen',
+      message: `${where} cannot listen on ${f.host}:${f.port} (port ${f.portName}): ${f.code}; retrying`,
+    });
+  }
+
   private noteFailures(report: SyncReport): void {
     const text = report.failed.map((f) => `${f.key}:${f.host}:${f.port}:${f.code}`).join(',');
     if (text && text !== this.lastFailures) {
@@ -114,6 +142,7 @@ export class EndpointsPublisher {
           { service: f.key, host: f.host, port: f.port, code: f.code },
           'cannot listen for service; retrying',
         );
+        this.reportFailure(f);
       }
     }
     this.lastFailures = text;

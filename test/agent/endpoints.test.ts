@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import pino from 'pino';
 import { EndpointsPublisher, desiredServices, isHttpPort } from '../../src/agent/endpoints';
+import type { EventInput } from '../../src/agent/events';
 import type { BalancedService, SyncReport } from '../../src/lb/types';
 import type { Service } from '../../src/manifest/types';
 import type { PodStatus, ReplicaSet } from '../../src/model/types';
@@ -174,6 +175,47 @@ describe('EndpointsPublisher', () => {
 
     assert.deepEqual(synced[0], []);
     assert.deepEqual(synced.at(-1), ['default/a', 'default/b']);
+  });
+});
+
+describe('EndpointsPublisher and ports it cannot open', () => {
+  let t: TestStore;
+  beforeEach(() => (t = new TestStore('flotilla-endpoints-')));
+  afterEach(() => t.close());
+
+  it('reports a port that cannot be opened as a Warning event on the Service, once', async () => {
+    t.apply(service('web', { type: 'NodePort', ports: [{ name: 'http', port: 80 }] }));
+    const recorded: EventInput[] = [];
+    const failure = {
+      key: 'default/web',
+      portName: 'http',
+      host: '10.0.0.5',
+      port: 80,
+      code: 'EADDRINUSE',
+      error: 'address in use',
+    };
+    const publisher = new EndpointsPublisher({
+      store: t.store,
+      balancer: { sync: async () => ({ listeners: [], failed: [failure] }) },
+      logger: pino({ level: 'silent' }),
+      listenHost: HOST,
+      retryMs: 60_000,
+      nodeName: 'node-1',
+      events: { record: (e) => void recorded.push(e) },
+    });
+    await publisher.start();
+    t.apply(service('other'));
+    await publisher.flush();
+    publisher.stop();
+
+    assert.equal(recorded.length, 1, JSON.stringify(recorded));
+    const [event] = recorded;
+    assert.deepEqual(
+      [event.object.kind, event.object.name, event.type, event.reason],
+      ['Service', 'web', 'Warning', 'FailedToListen'],
+    );
+    assert.equal(event.object.uid, t.store.get('Service', 'web')!.metadata.uid);
+    assert.match(event.message, /node node-1 cannot listen on 10\.0\.0\.5:80 .*EADDRINUSE/);
   });
 });
 
