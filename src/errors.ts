@@ -35,6 +35,20 @@ export class ManifestError extends FlotillaError {
   }
 }
 
+/**
+ * Several documents of a manifest are invalid: the first error of each,
+ * so that one run shows every document to fix (within a document the
+ * first error stops, to avoid a cascade of follow-ups).
+ */
+export class ManifestErrors extends FlotillaError {
+  readonly errors: ManifestError[];
+
+  constructor(errors: ManifestError[]) {
+    super('ManifestInvalid', `${errors[0].message} (and ${errors.length - 1} more)`, 422);
+    this.errors = errors;
+  }
+}
+
 /** Returned when a request names an object that does not exist. */
 export class NotFoundError extends FlotillaError {
   constructor(kind: string, name: string) {

@@ -1,17 +1,18 @@
-import { AgentUnreachableError, ApiError, isUserError } from '../errors';
+import { AgentUnreachableError, ApiError, ManifestErrors, isUserError } from '../errors';
 import { ErrorsReported } from './context';
 
 /**
- * Writes the one `error: MESSAGE` line a failed command ends with and
+ * Writes the `error: MESSAGE` line a failed command ends with (one per
+ * invalid document of a manifest) and
  * returns the exit code. Stacks are for Flotilla's own bugs, and even then
  * only when asked for: a user error or an unreachable agent never shows one.
  */
-export function reportFailure(
-  err: unknown,
-  debug: boolean,
-  write: (text: string) => void,
-): number {
+export function reportFailure(err: unknown, debug: boolean, write: (text: string) => void): number {
   if (err instanceof ErrorsReported) return 1;
+  if (err instanceof ManifestErrors) {
+    for (const one of err.errors) write(`error: ${describeError(one)}\n`);
+    return 1;
+  }
 
   write(`error: ${describeError(err)}\n`);
   if (debug && !isExpected(err) && err instanceof Error && err.stack) {

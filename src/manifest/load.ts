@@ -12,7 +12,7 @@ import {
   visit,
   type YAMLError,
 } from 'yaml';
-import { ManifestError } from '../errors';
+import { ManifestError, ManifestErrors } from '../errors';
 import {
   Checker,
   describe,
@@ -65,8 +65,9 @@ type Position = { line: number; column: number };
 
 /**
  * Reads manifests from files, directories (their *.yaml, *.yml and *.json
- * files in name order) and "-" for stdin. Throws a ManifestError at the first
- * problem in any document, so that callers apply all of it or none of it.
+ * files in name order) and "-" for stdin. Throws a ManifestError for a
+ * problem, or ManifestErrors with the first problem of each bad document,
+ * so that callers apply all of it or none of it.
  */
 export async function loadManifests(
   paths: string[],
@@ -74,12 +75,18 @@ export async function loadManifests(
 ): Promise<LoadedManifests> {
   const loaded: LoadedManifests = { objects: [], warnings: [] };
   const files = await expandPaths(paths, opts.recursive ?? false);
+  const errors: ManifestError[] = [];
   for (const file of files) {
     const text = file === '-' ? await readStdin(opts.stdin) : await readManifestFile(file);
-    const parsed = parseManifests(text, file === '-' ? STDIN_NAME : file);
-    loaded.objects.push(...parsed.objects);
-    loaded.warnings.push(...parsed.warnings);
+    try {
+      const parsed = parseManifests(text, file === '-' ? STDIN_NAME : file);
+      loaded.objects.push(...parsed.objects);
+      loaded.warnings.push(...parsed.warnings);
+    } catch (err) {
+      errors.push(...manifestErrorsOf(err));
+    }
   }
+  throwAll(errors);
 
   checkUnique(loaded.objects);
   if (loaded.objects.length === 0) {
@@ -101,11 +108,30 @@ export function parseManifests(text: string, file: string): LoadedManifests {
     logLevel: 'silent',
   });
   const loaded: LoadedManifests = { objects: [], warnings: [] };
+  const errors: ManifestError[] = [];
   for (const document of documents) {
-    readDocument(document, file, lineCounter, loaded);
+    try {
+      readDocument(document, file, lineCounter, loaded);
+    } catch (err) {
+      errors.push(...manifestErrorsOf(err));
+    }
   }
+  throwAll(errors);
   checkUnique(loaded.objects);
   return loaded;
+}
+
+/** The manifest errors `err` carries; anything else is rethrown. */
+function manifestErrorsOf(err: unknown): ManifestError[] {
+  if (err instanceof ManifestErrors) return err.errors;
+  if (err instanceof ManifestError) return [err];
+  throw err;
+}
+
+/** Throws the one error there is, or all of them together. */
+function throwAll(errors: ManifestError[]): void {
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new ManifestErrors(errors);
 }
 
 function readDocument(

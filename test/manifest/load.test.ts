@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
-import { ManifestError } from '../../src/errors';
+import { ManifestError, ManifestErrors } from '../../src/errors';
 import { loadManifests, parseManifests } from '../../src/manifest/load';
 import type { Deployment, Service } from '../../src/manifest/types';
 
@@ -168,6 +168,38 @@ describe('refusing bad fixture files', () => {
     });
   }
 
+  test('reports the first error of every bad document, across files', async () => {
+    const text =
+      'apiVersion: v1\nkind: Service\nmetadata: { name: one }\nspec: { ports: [{ port: 0 }] }\n' +
+      '---\n' +
+      service('fine') +
+      '---\n' +
+      'apiVersion: v1\nkind: Service\nmetadata: { name: Two }\nspec: { ports: [{ port: 80 }] }\n';
+    let caught: unknown;
+    try {
+      parseManifests(text, 'two-bad.yaml');
+    } catch (err) {
+      caught = err;
+    }
+    assert.ok(caught instanceof ManifestErrors, String(caught));
+    assert.deepEqual(
+      caught.errors.map((e) => [e.position?.line, e.fieldPath]),
+      [
+        [4, 'spec.ports[0].port'],
+        [17, 'metadata.name'],
+      ],
+    );
+    const across = await loadManifests([
+      fixture('bad-env-number.yaml'),
+      fixture('bad-tab.yaml'),
+    ]).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    assert.ok(across instanceof ManifestErrors, String(across));
+    assert.equal(across.errors.length, 2);
+  });
+
   test('refuses the whole input when only a later file is bad', async () => {
     const err = await loadError([EXAMPLE, fixture('bad-env-number.yaml')]);
     assert.equal(err.position?.file, fixture('bad-env-number.yaml'));
@@ -298,11 +330,14 @@ describe('reading documents', () => {
   });
 
   test('reports other YAML syntax errors with line and column', () => {
-    assert.throws(() => parseManifests("kind: 'Service\n", 'quote.yaml'), (err: unknown) => {
-      assert.ok(err instanceof ManifestError);
-      assert.match(err.message, /^quote\.yaml:\d+:\d+: YAML syntax error: /);
-      return true;
-    });
+    assert.throws(
+      () => parseManifests("kind: 'Service\n", 'quote.yaml'),
+      (err: unknown) => {
+        assert.ok(err instanceof ManifestError);
+        assert.match(err.message, /^quote\.yaml:\d+:\d+: YAML syntax error: /);
+        return true;
+      },
+    );
   });
 
   test('refuses a map key that is itself a collection', () => {
@@ -446,7 +481,10 @@ describe('reformatting', () => {
   const name = fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/);
   const labelValue = fc.stringMatching(/^[A-Za-z0-9]([A-Za-z0-9._-]{0,6}[A-Za-z0-9])?$/);
   const amount = (min: number) =>
-    fc.oneof(fc.integer({ min, max: 5 }), fc.integer({ min, max: 100 }).map((n) => `${n}%`));
+    fc.oneof(
+      fc.integer({ min, max: 5 }),
+      fc.integer({ min, max: 100 }).map((n) => `${n}%`),
+    );
   const deploymentValue = fc
     .record({
       name,
