@@ -12,6 +12,7 @@ import {
   InvalidError,
   ConflictError,
   NoQuorumError,
+  NodeRemovedError,
   NotLeaderError,
   PeerUnreachableError,
 } from '../errors';
@@ -29,6 +30,7 @@ import {
   type Snapshot,
 } from '../raft';
 import { applyCommand } from '../store/apply';
+import { isRemovedNode } from '../store/apply-nodes';
 import type { CommandLog } from '../store/command-log';
 import type { Command, CommandResult } from '../store/commands';
 import type { Store } from '../store/store';
@@ -191,6 +193,8 @@ export class RaftCommandLog extends EventEmitter implements CommandLog, ClusterE
    * proposeTimeoutMs without a leader or a majority.
    */
   async submit(record: LogRecord): Promise<CommandResult> {
+    // A removed server is cut off for good: say so rather than "no quorum".
+    if (isRemovedNode(this.store, this.id)) throw new NodeRemovedError(this.id);
     const deadline = Date.now() + this.timing.proposeTimeoutMs;
     for (;;) {
       const leader = await this.waitForLeader(deadline);
