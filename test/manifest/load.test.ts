@@ -491,9 +491,11 @@ describe('reformatting', () => {
       labels: fc.dictionary(name, labelValue, { minKeys: 1, maxKeys: 3 }),
       replicas: fc.option(fc.nat(50), { nil: undefined }),
       image: fc.constantFrom('nginx', 'nginx:1.27', 'registry:5000/a/b:v1'),
-      env: fc.array(fc.record({ name: name.map((n) => n.toUpperCase()), value: fc.string() }), {
-        maxLength: 3,
-      }),
+      // Unique names: a repeated variable is warned about, which this property does not test.
+      env: fc.uniqueArray(
+        fc.record({ name: name.map((n) => n.toUpperCase()), value: fc.string() }),
+        { selector: (e) => e.name, maxLength: 3 },
+      ),
       ports: fc.uniqueArray(fc.integer({ min: 1, max: 65535 }), { maxLength: 3 }),
       maxSurge: amount(0),
       maxUnavailable: amount(1),
