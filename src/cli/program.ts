@@ -172,7 +172,7 @@ function addRollout(program: Command): void {
 function addGet(program: Command): void {
   program
     .command('get')
-    .description(`list objects or show some; ${KINDS_HELP}`)
+    .description(`list objects or show some; ${KINDS_HELP}, or events (ev)`)
     .argument('<kind>', 'KIND, KIND,KIND or KIND/NAME')
     .argument('[names...]', 'names of objects to show')
     .option('-o, --output <format>', 'wide, json, yaml or name')
