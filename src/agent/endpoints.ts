@@ -126,11 +126,12 @@ export class EndpointsPublisher {
     const service = this.opts.store.get('Service', name);
     if (!service || !this.opts.events) return;
     const where = this.opts.nodeName ? `node ${this.opts.nodeName}` : 'this node';
+    const portName = f.portName ? ` (port ${f.portName})` : '';
     this.opts.events.record({
       object: { kind: 'Service', name, uid: service.metadata.uid },
       type: 'Warning',
       reason: 'FailedToListen',
-      message: `${where} cannot listen on ${f.host}:${f.port} (port ${f.portName}): ${f.code}; retrying`,
+      message: `${where} cannot listen on ${f.host}:${f.port}${portName}: ${f.code}; retrying`,
     });
   }
 

@@ -66,8 +66,12 @@ function graceOf(value: string | undefined): number | undefined {
 // HOST may be empty (all interfaces) or a bracketed IPv6 address.
 function checkHostPort(flag: string, value: string | undefined): void {
   if (value === undefined) return;
-  if (/^[^\s:[\]]*:\d{1,5}$/.test(value) || /^\[[^\]]+\]:\d{1,5}$/.test(value)) return;
-  throw new InvalidError(`expected ${flag} as HOST:PORT, got "${value}"`);
+  const shaped = /^[^\s:[\]]*:\d{1,5}$/.test(value) || /^\[[^\]]+\]:\d{1,5}$/.test(value);
+  const port = Number(value.slice(value.lastIndexOf(':') + 1));
+  if (shaped && port >= 1 && port <= 65535) return;
+  throw new InvalidError(
+    `expected ${flag} as HOST:PORT with a port from 1 to 65535, got "${value}"`,
+  );
 }
 
 /** Runs `flotilla agent`: loads the agent only now, since it is the heaviest module. */

@@ -84,15 +84,20 @@ export async function runDescribe(client: ApiClient, words: string[], output: Ou
   const { type, name } = parseSingleTarget(words);
   const obj = await client.request<KubeObject>('GET', objectPath(type, name));
   const now = Date.now();
+  // Every kind ends with the events about it, as kubectl's describe does.
+  const events = async () =>
+    eventsSection(await fetchEvents(client, type.kind, obj.metadata?.name ?? name), now);
   switch (type.kind) {
     case 'Deployment':
-      return output.out(await describeDeployment(client, obj as Deployment, now));
+      return output.out(
+        (await describeDeployment(client, obj as Deployment, now)) + (await events()),
+      );
     case 'Pod':
       return output.out(await describePod(client, obj as Pod, now));
     case 'Service':
-      return output.out(await describeService(client, obj as Service));
+      return output.out((await describeService(client, obj as Service)) + (await events()));
     case 'Node':
-      return output.out(await describeNode(client, obj as Node, now));
+      return output.out((await describeNode(client, obj as Node, now)) + (await events()));
   }
 }
 

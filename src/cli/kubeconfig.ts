@@ -44,7 +44,11 @@ export async function runKubeconfig(
 ): Promise<void> {
   // Checked first: a bad flag must not leave a token behind.
   const body = createRequest(
-    { role: opts.role ?? 'admin', ttl: opts.ttl, description: 'kubeconfig' },
+    {
+      role: opts.role ?? 'admin',
+      ttl: opts.ttl,
+      description: `kubeconfig ${opts.name ?? 'flotilla'}`,
+    },
     ['admin', 'read-only'],
   );
   const info = await client.request<AgentInfo>('GET', '/apis/flotilla.io/v1/info');

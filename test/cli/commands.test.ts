@@ -163,9 +163,25 @@ describe('flotilla describe', () => {
       .on(`GET ${PODS}`, () => ({ status: 200, body: list(pods()) }))
       .on(`GET ${PODS}/web-7d4b9c-fghij`, { status: 200, body: pods()[1] })
       .on('GET /api/v1/nodes/alpha', { status: 200, body: nodes()[0] })
+      .on('GET /api/v1/namespaces/default/events', { status: 200, body: list([portEvent()]) })
       .start();
   });
   after(() => api.stop());
+
+  /** The event a node records when it cannot open a Service's port. */
+  function portEvent() {
+    return {
+      kind: 'Event',
+      apiVersion: 'v1',
+      metadata: { name: 'web.1' },
+      involvedObject: { kind: 'Service', name: 'web' },
+      type: 'Warning',
+      reason: 'FailedToListen',
+      message: 'node alpha cannot listen on 10.0.0.1:80 (port http): EADDRINUSE; retrying',
+      source: { component: 'flotilla-balancer', host: 'alpha' },
+      lastTimestamp: new Date().toISOString(),
+    };
+  }
 
   it('shows a deployment with its replicas line, template, conditions and pods', async () => {
     const res = await describeCli('deployment', 'web');
@@ -192,11 +208,22 @@ describe('flotilla describe', () => {
     assert.match(res.stdout, /\nEvents: +<none>\n$/);
   });
 
+  it('ends a deployment and a node with their events too', async () => {
+    for (const args of [
+      ['deployment', 'web'],
+      ['node', 'alpha'],
+    ]) {
+      const res = await describeCli(...args);
+      assert.match(res.stdout, /\nEvents: +<none>\n$/, args.join(' '));
+    }
+  });
+
   it('lists the ready pods behind a service as its endpoints', async () => {
     const res = await describeCli('svc', 'web');
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /\nNodePort: +http {2}31234\/TCP\n/);
     assert.match(res.stdout, /\nEndpoints: +10\.42\.0\.5:8080\n/);
+    assert.match(res.stdout, /\nEvents:\n[^]*Warning +FailedToListen .*EADDRINUSE/);
   });
 
   it('shows a node with its capacity and its pods', async () => {

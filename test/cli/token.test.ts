@@ -196,7 +196,7 @@ describe('token and kubeconfig commands', () => {
     assert.deepEqual(api.writes()[0].body, {
       role: 'read-only',
       ttlSeconds: 604_800,
-      description: 'kubeconfig',
+      description: 'kubeconfig prod',
     });
   });
 

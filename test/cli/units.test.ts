@@ -156,6 +156,13 @@ describe('agent options', () => {
     assert.throws(() => agentOptions('/d', { listen: '0.0.0.0' }), InvalidError);
     assert.equal(agentOptions('/d', { listen: '[::1]:7000' }).listen, '[::1]:7000');
   });
+
+  it('rejects a port outside 1-65535 before anything is written', () => {
+    for (const listen of ['127.0.0.1:99999', '127.0.0.1:0', '[::1]:65536']) {
+      assert.throws(() => agentOptions('/d', { listen }), /port from 1 to 65535/, listen);
+    }
+    assert.throws(() => agentOptions('/d', { join: '10.0.0.5:70000' }), /--join/);
+  });
 });
 
 describe('error reports', () => {
