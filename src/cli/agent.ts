@@ -28,7 +28,8 @@ export interface AgentFlags {
 
 /** Turns the command line into the agent's options, checking what can be checked early. */
 export function agentOptions(dataDir: string, flags: AgentFlags): AgentOptions {
-  checkHostPort('--listen', flags.listen);
+  // Port 0 takes any free port: a lone server needs no known one.
+  checkHostPort('--listen', flags.listen, 0);
   checkHostPort('--join', flags.join);
   const containerLabels: Record<string, string> = {};
   for (const text of flags.containerLabel ?? []) {
@@ -64,13 +65,13 @@ function graceOf(value: string | undefined): number | undefined {
 }
 
 // HOST may be empty (all interfaces) or a bracketed IPv6 address.
-function checkHostPort(flag: string, value: string | undefined): void {
+function checkHostPort(flag: string, value: string | undefined, lowest = 1): void {
   if (value === undefined) return;
   const shaped = /^[^\s:[\]]*:\d{1,5}$/.test(value) || /^\[[^\]]+\]:\d{1,5}$/.test(value);
   const port = Number(value.slice(value.lastIndexOf(':') + 1));
-  if (shaped && port >= 1 && port <= 65535) return;
+  if (shaped && port >= lowest && port <= 65535) return;
   throw new InvalidError(
-    `expected ${flag} as HOST:PORT with a port from 1 to 65535, got "${value}"`,
+    `expected ${flag} as HOST:PORT with a port from ${lowest} to 65535, got "${value}"`,
   );
 }
 
