@@ -93,6 +93,7 @@ export class ApiServer {
   /** Answers in progress for callers whose right to stay is checked again. */
   private readonly open = new Map<http.ServerResponse, Principal>();
   private recheckTimer?: NodeJS.Timeout;
+  private nodeAddresses?: { index: string; ips: string[] };
   private readonly history: ChangeHistory;
   private readonly handlers: ResourceHandlers;
   private tcpAddress?: { host: string; port: number };
@@ -502,17 +503,23 @@ export class ApiServer {
   private withIngress(service: StoredObject): StoredObject {
     const spec = service.spec as { type?: string } | undefined;
     if (spec?.type !== 'LoadBalancer') return service;
+    const ingress = this.readyNodeAddresses().map((ip) => ({ ip }));
+    const status = (service.status ?? {}) as Record<string, unknown>;
+    return { ...service, status: { ...status, loadBalancer: { ingress } } };
+  }
+
+  /** Ready nodes' addresses, worked out once per applied change (a list decorates many). */
+  private readyNodeAddresses(): string[] {
+    const index = this.opts.store.getMeta('applied_index') ?? '0';
+    if (this.nodeAddresses?.index === index) return this.nodeAddresses.ips;
     const ips: string[] = [];
     for (const node of this.opts.store.list<NodeWithStatus>('Node')) {
       const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
       const ip = node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
       if (ready && ip && !ips.includes(ip)) ips.push(ip);
     }
-    const status = (service.status ?? {}) as Record<string, unknown>;
-    return {
-      ...service,
-      status: { ...status, loadBalancer: { ingress: ips.map((ip) => ({ ip })) } },
-    };
+    this.nodeAddresses = { index, ips };
+    return ips;
   }
 
   private async apply(r: ApiRequest) {

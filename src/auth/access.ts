@@ -53,7 +53,7 @@ export function authenticate(
   }
   const path = (req.url ?? '').split('?')[0];
   if (socket.encrypted && socket.authorized) {
-    const cn = socket.getPeerCertificate().subject?.CN;
+    const cn = peerCommonName(socket);
     // A removed member's certificate stays valid for TLS until it expires.
     if (typeof cn === 'string' && !isRemovedNode(store, cn)) {
       return { ok: true, principal: { name: `node ${cn}`, role: 'admin', node: cn } };
@@ -113,4 +113,17 @@ export function stillAdmitted(
   if (principal.node !== undefined) return !isRemovedNode(store, principal.node);
   if (principal.token === undefined) return true;
   return caHash !== undefined && checkToken(store, principal.token, caHash, now).ok;
+}
+
+// Parsing the peer certificate costs more than the rest of a Raft request:
+// once per connection is enough, since a connection keeps its certificate.
+const commonNames = new WeakMap<tls.TLSSocket, string | undefined>();
+
+/** The CN of the certificate a TLS client presented, read once per connection. */
+export function peerCommonName(socket: tls.TLSSocket): string | undefined {
+  if (!commonNames.has(socket)) {
+    const cn = socket.getPeerCertificate().subject?.CN;
+    commonNames.set(socket, typeof cn === 'string' ? cn : undefined);
+  }
+  return commonNames.get(socket);
 }

@@ -23,6 +23,7 @@ import type { MembershipChange, Message } from '../raft';
 import type { Node } from '../model/types';
 import { isRemovedNode } from '../store/apply-nodes';
 import type { Store } from '../store/store';
+import { peerCommonName } from '../auth/access';
 import { checkToken, tokenRecord } from '../auth/tokens';
 import { newToken, parseToken } from '../auth/token-format';
 import { caHash, createSigningRequest, generateKeyPair, verifySigningRequest } from '../pki';
@@ -35,6 +36,7 @@ import {
   type TlsMaterial,
 } from './certificates';
 import type { CertifyAnswer } from './certify';
+import { readJson, sendJson, statusBody } from './http-json';
 import { TOKENS_PATH, serveTokens } from './token-routes';
 import { CLUSTER_PREFIX, HttpTransport } from './http-transport';
 import { RaftCommandLog, type RaftTiming } from './raft-command-log';
@@ -589,7 +591,11 @@ export class ClusterNode implements ClusterEndpoint {
       // token, and a signing request is small. A removed member may only ask
       // to join again (serveJoin admits it when its data was wiped).
       if (path !== 'certify') this.requireMemberCertificate(req, path !== 'join');
-      const body = await readJson(req, path === 'certify' ? MAX_CERTIFY_BYTES : MAX_BODY_BYTES);
+      const body = await readJson(
+        req,
+        path === 'certify' ? MAX_CERTIFY_BYTES : MAX_BODY_BYTES,
+        'cluster request',
+      );
       if (path === 'raft') {
         const batch = body as MessageBatch;
         this.receive(batch.from, batch.address, batch.messages.map(messageFromJson));
@@ -624,7 +630,7 @@ export class ClusterNode implements ClusterEndpoint {
         403,
       );
     }
-    const name = socket.getPeerCertificate().subject?.CN;
+    const name = peerCommonName(socket);
     if (refuseRemoved && typeof name === 'string' && isRemovedNode(this.opts.store, name)) {
       throw new FlotillaError('Forbidden', `node "${name}" was removed from the cluster`, 403);
     }
@@ -645,48 +651,12 @@ export class ClusterNode implements ClusterEndpoint {
       const message = configured
         ? `node/${match[1]} removed`
         : `node/${match[1]} removed from the store; the Raft configuration change is pending`;
-      sendJson(res, 200, { ...status(200, 'Removed', message), status: 'Success' });
+      sendJson(res, 200, statusBody(200, 'Removed', message));
     } catch (err) {
       const wire = errorToWire(err);
-      sendJson(res, wire.status, status(wire.status, wire.code, wire.message));
+      sendJson(res, wire.status, statusBody(wire.status, wire.code, wire.message));
     }
   }
-}
-
-function status(code: number, reason: string, message: string) {
-  const failure = { status: 'Failure', message, reason, code };
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, ...failure };
-}
-
-function sendJson(res: http.ServerResponse, code: number, value: unknown): void {
-  const text = value === undefined ? '' : JSON.stringify(value);
-  const length = Buffer.byteLength(text);
-  res.writeHead(code, { 'content-type': 'application/json', 'content-length': length });
-  res.end(text);
-}
-
-function readJson(req: http.IncomingMessage, maxBytes: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        reject(new FlotillaError('PayloadTooLarge', 'cluster request body too large', 413));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      try {
-        resolve(chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {});
-      } catch (err) {
-        reject(new FlotillaError('BadRequest', `invalid JSON: ${(err as Error).message}`, 400));
-      }
-    });
-    req.on('error', reject);
-  });
 }
 
 function sleep(ms: number): Promise<void> {

@@ -18,6 +18,7 @@ import { FlotillaError, InvalidError, NotFoundError } from '../errors';
 import { caHash } from '../pki';
 import type { Store } from '../store/store';
 import { readClusterPki } from './certificates';
+import { readJson, sendJson, statusBody } from './http-json';
 import type { RaftCommandLog } from './raft-command-log';
 
 export const TOKENS_PATH = '/apis/flotilla.io/v1/tokens';
@@ -39,16 +40,20 @@ export async function serveTokens(
     const rest = (req.url ?? '').slice(TOKENS_PATH.length).split('?')[0];
     if (rest === '' && req.method === 'GET') {
       req.resume();
-      return send(res, 200, tokenList(store));
+      return sendJson(res, 200, tokenList(store));
     }
     if (rest === '' && req.method === 'POST') {
-      return send(res, 201, await createToken(store, log, await readBody(req)));
+      return sendJson(
+        res,
+        201,
+        await createToken(store, log, await readJson(req, MAX_BODY_BYTES, 'token request')),
+      );
     }
     const id = /^\/([0-9a-f]{12})$/.exec(rest)?.[1];
     if (id && req.method === 'DELETE') {
       req.resume();
       await revokeToken(store, log, id);
-      return send(res, 200, status(200, 'Success', `token ${id} revoked`));
+      return sendJson(res, 200, statusBody(200, 'Success', `token ${id} revoked`));
     }
     req.resume();
     throw new FlotillaError('NotFound', `no token route ${req.method} ${rest || '/'}`, 404);
@@ -57,7 +62,7 @@ export async function serveTokens(
       err instanceof FlotillaError
         ? err
         : new FlotillaError('InternalError', `internal error: ${(err as Error).message}`, 500);
-    send(res, e.status, status(e.status, e.code, e.message));
+    sendJson(res, e.status, statusBody(e.status, e.code, e.message));
   }
 }
 
@@ -118,44 +123,4 @@ async function createToken(store: Store, log: RaftCommandLog, body: unknown) {
 async function revokeToken(store: Store, log: RaftCommandLog, id: string): Promise<void> {
   if (!store.getMeta(tokenKey(id))) throw new NotFoundError('token', id);
   await log.submit({ revokeToken: { id } });
-}
-
-function status(code: number, reason: string, message: string) {
-  const outcome = code < 400 ? 'Success' : 'Failure';
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: outcome, message, reason, code };
-}
-
-function send(res: http.ServerResponse, code: number, value: unknown): void {
-  const text = JSON.stringify(value);
-  res.writeHead(code, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
-}
-
-function readBody(req: http.IncomingMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new FlotillaError('PayloadTooLarge', 'token request body too large', 413));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (text.trim() === '') return resolve({});
-      try {
-        resolve(JSON.parse(text));
-      } catch (err) {
-        reject(new InvalidError(`invalid JSON: ${(err as Error).message}`));
-      }
-    });
-    req.on('error', reject);
-  });
 }
