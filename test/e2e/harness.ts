@@ -235,3 +235,22 @@ export async function waitFor(
 export function freeLoopbackAddress(): string {
   return `127.0.${crypto.randomInt(100, 200)}.${crypto.randomInt(2, 250)}`;
 }
+
+/**
+ * A Deployment of no replicas named `name` whose annotation is `step`:
+ * applying it with a new step is a real replicated write that starts nothing.
+ */
+export function markerManifest(name: string, step: number): string {
+  return `
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: ${name}, annotations: { step: "${step}" } }
+spec:
+  replicas: 0
+  selector: { matchLabels: { app: ${name} } }
+  template:
+    metadata: { labels: { app: ${name} } }
+    spec:
+      containers: [{ name: idle, image: awesomeproduct/awsprdct:amazing }]
+`;
+}

@@ -17,7 +17,14 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { formatToken, parseToken } from '../../src/auth/token-format';
-import { TestAgent, dockerAvailable, flotillaCommand, httpGet, waitFor } from './harness';
+import {
+  TestAgent,
+  dockerAvailable,
+  flotillaCommand,
+  httpGet,
+  markerManifest,
+  waitFor,
+} from './harness';
 
 const skip = dockerAvailable() ? false : 'no Docker engine on this machine';
 const FIXTURES = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'pki');
@@ -49,18 +56,7 @@ spec:
 `;
 
 /** A Deployment of no replicas whose annotation each step changes: a real replicated write. */
-const marker = (step: number) => `
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: secure-marker, annotations: { step: "${step}" } }
-spec:
-  replicas: 0
-  selector: { matchLabels: { app: secure-marker } }
-  template:
-    metadata: { labels: { app: secure-marker } }
-    spec:
-      containers: [{ name: c, image: awesomeproduct/awsprdct:amazing }]
-`;
+const marker = (step: number) => markerManifest('secure-marker', step);
 
 interface Reply {
   status: number;
@@ -237,7 +233,7 @@ describe('a cluster secured by its own CA', { skip }, () => {
   });
   after(() => Promise.all([a, b].map((agent) => agent.cleanup())));
 
-  test('members talk mutual TLS with certificates of the cluster CA, and refuse anything else', async () => {
+  test('members talk mutual TLS with the cluster CA and refuse anything else', async () => {
     assert.equal(pki(b, 'ca.crt'), ca, 'the joiner holds the cluster CA');
     const served = await servedCertificate(listenOf(b), ca);
     assert.equal(served.subject.CN, b.name);
@@ -334,7 +330,7 @@ describe('a cluster secured by its own CA', { skip }, () => {
     assert.deepEqual(nodes.map((n: any) => n.metadata.name).sort(), [a.name, b.name].sort());
   });
 
-  test('the remote API wants a token: 401 without, 403 for a read-only write, admin writes', async () => {
+  test('the remote API: 401 without a token, 403 read-only writes, admin writes', async () => {
     const make = async (role: string) =>
       (await socketCall(a, 'POST', '/apis/flotilla.io/v1/tokens', { role })).body.token as string;
     const admin = await make('admin');
@@ -374,7 +370,7 @@ describe('a cluster secured by its own CA', { skip }, () => {
     assert.equal(removed.status, 200, JSON.stringify(removed.body));
   });
 
-  test('certificates that live ten seconds are renewed while requests and writes go on', async () => {
+  test('certificates living 10 s are renewed while requests and writes go on', async () => {
     const first = await Promise.all([a, b].map((n) => servedCertificate(listenOf(n), ca)));
     let requests = 0;
     let writes = 0;
@@ -418,7 +414,7 @@ describe('a cluster secured by its own CA', { skip }, () => {
     assert.ok(renewed >= 4, `only ${renewed} certificates seen`);
   });
 
-  test('a removed member is refused everywhere, and comes back under its name once wiped', async () => {
+  test('a removed member is refused everywhere; wiped, it comes back by name', async () => {
     const removed = a.cli(['node', 'remove', b.name]);
     assert.equal(removed.code, 0, removed.stderr);
     const oldCert = { cert: pki(b, 'node.crt'), key: pki(b, 'node.key') };

@@ -21,6 +21,7 @@ import {
   dockerGet,
   flotillaCommand,
   httpGet,
+  markerManifest,
   waitFor,
 } from './harness';
 
@@ -56,20 +57,7 @@ spec:
 `;
 
 /** A Deployment of no replicas whose annotation each step changes: a real replicated write. */
-const marker = (step: number) => `
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: upgrade-marker
-  annotations: { step: "${step}" }
-spec:
-  replicas: 0
-  selector: { matchLabels: { app: upgrade-marker } }
-  template:
-    metadata: { labels: { app: upgrade-marker } }
-    spec:
-      containers: [{ name: idle, image: awesomeproduct/awsprdct:amazing }]
-`;
+const marker = (step: number) => markerManifest('upgrade-marker', step);
 
 interface PodJson {
   metadata: { name: string; uid: string; deletionTimestamp?: string };
