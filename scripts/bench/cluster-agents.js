@@ -10,7 +10,8 @@ const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 
-const MAIN = process.env.BENCH_MAIN ?? path.resolve(__dirname, '..', '..', 'build', 'src', 'main.js');
+const MAIN =
+  process.env.BENCH_MAIN ?? path.resolve(__dirname, '..', '..', 'build', 'src', 'main.js');
 const ROLE_ANNOTATION = 'flotilla.io/role';
 /** Extra node flags for the agents, such as --cpu-prof (not allowed in NODE_OPTIONS). */
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -56,7 +57,9 @@ function request(socketPath, method, urlPath, body, timeoutMs = 30_000) {
 /** A ClusterIP Service: one committed command, no container. */
 function service(name) {
   return {
-    apiVersion: 'v1', kind: 'Service', metadata: { name },
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name },
     spec: { type: 'ClusterIP', selector: { app: name }, ports: [{ port: 80 }] },
   };
 }
@@ -89,11 +92,17 @@ class BenchAgent {
     const logFile = path.join(this.workDir, `agent-${this.n}.log`);
     const log = fs.openSync(logFile, 'a');
     const args = [
-      ...NODE_ARGS, MAIN, 'agent',
-      '--data-dir', this.dataDir,
-      '--name', this.name,
-      '--listen', `${this.address}:7946`,
-      '--log-level', this.logLevel,
+      ...NODE_ARGS,
+      MAIN,
+      'agent',
+      '--data-dir',
+      this.dataDir,
+      '--name',
+      this.name,
+      '--listen',
+      `${this.address}:7946`,
+      '--log-level',
+      this.logLevel,
       ...(this.labelKey ? ['--container-label', `${this.labelKey}=${this.label()}`] : []),
       ...this.joinArgs,
     ];
@@ -163,11 +172,15 @@ async function startCluster(common, count) {
 
 /** The leader all `agents` agree on, once they do, other than `not`. */
 async function agreedLeader(agents, timeoutMs, not) {
-  return poll(async () => {
-    const seen = await Promise.all(agents.map((a) => a.leader()));
-    const agreed = seen[0] && seen[0] !== not && seen.every((s) => s === seen[0]);
-    return agreed ? seen[0] : undefined;
-  }, timeoutMs, 100);
+  return poll(
+    async () => {
+      const seen = await Promise.all(agents.map((a) => a.leader()));
+      const agreed = seen[0] && seen[0] !== not && seen.every((s) => s === seen[0]);
+      return agreed ? seen[0] : undefined;
+    },
+    timeoutMs,
+    100,
+  );
 }
 
 /** The median of numbers. */
@@ -177,5 +190,12 @@ function median(values) {
 }
 
 module.exports = {
-  BenchAgent, agreedLeader, fail, median, poll, request, sleep, startCluster,
+  BenchAgent,
+  agreedLeader,
+  fail,
+  median,
+  poll,
+  request,
+  sleep,
+  startCluster,
 };

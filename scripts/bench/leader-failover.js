@@ -45,7 +45,7 @@ function firstCommit(agents, t0) {
       if (!done) resolve(Infinity);
       done = true;
     };
-    for (const agent of agents) void client(agent), void client(agent);
+    for (const agent of agents) (void client(agent), void client(agent));
   });
 }
 
@@ -62,7 +62,15 @@ async function round(agents) {
   const result = { write: await committed, elected: await elected, leader: leaderName };
 
   await leader.start();
-  const back = await poll(() => timedWrite(leader).then(() => true, () => false), 30_000, 200);
+  const back = await poll(
+    () =>
+      timedWrite(leader).then(
+        () => true,
+        () => false,
+      ),
+    30_000,
+    200,
+  );
   if (!back) throw new Error(`${leaderName} takes no writes after its restart`);
   return result;
 }
@@ -81,15 +89,18 @@ async function main() {
     const res = await round(agents);
     rounds.push(res);
     out(
-      `round ${r + 1}: killed ${res.leader}; new leader agreed after ${res.elected.toFixed(0)} ms, ` +
+      `round ${r + 1}: killed ${res.leader}; ` +
+        `new leader agreed after ${res.elected.toFixed(0)} ms, ` +
         `next committed write after ${res.write.toFixed(0)} ms\n`,
     );
   }
   const mid = median(rounds.map((r) => r.write));
   const ratio = (mid / median(healthy)).toFixed(0);
   const goal = mid <= GOAL_MS ? 'met' : 'MISSED';
-  out(`median kill -> next committed write: ${mid.toFixed(0)} ms ` +
-    `(${ratio}x a healthy write; goal ${GOAL_MS} ms: ${goal})\n`);
+  out(
+    `median kill -> next committed write: ${mid.toFixed(0)} ms ` +
+      `(${ratio}x a healthy write; goal ${GOAL_MS} ms: ${goal})\n`,
+  );
   process.exit(0);
 }
 

@@ -37,7 +37,8 @@ main() {
   trap 'exit 143' TERM
   WORK=$(mktemp -d /tmp/flotilla-leader-bench.XXXXXX)
   : >"${WORK}/pids"
-  timeout -k 5 300 node "${HERE}/leader-failover.js" "$WORK" "${WORK}/pids" "$((240 + RANDOM % 15))" "${1:-3}"
+  timeout -k 5 300 node "${HERE}/leader-failover.js" "$WORK" "${WORK}/pids" \
+    "$((240 + RANDOM % 15))" "${1:-3}"
 }
 
 main "$@"

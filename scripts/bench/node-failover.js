@@ -26,7 +26,10 @@ const GOAL_READY_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 500;
 const [workDir, pidFile, octet, runId, labelKey, manifest] = process.argv.slice(2);
 if (!manifest) {
-  fail('node-failover', 'usage: node-failover.js WORK_DIR PID_FILE OCTET RUN_ID LABEL_KEY MANIFEST');
+  fail(
+    'node-failover',
+    'usage: node-failover.js WORK_DIR PID_FILE OCTET RUN_ID LABEL_KEY MANIFEST',
+  );
 }
 
 const isReady = (p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
@@ -37,11 +40,15 @@ async function pods(agent) {
 
 /** Resolves when `replicas` pods are ready and none is on `avoid`; the time it took. */
 async function replicasReady(agent, replicas, t0, avoid) {
-  const done = await poll(async () => {
-    const now = await pods(agent);
-    const ready = now.filter(isReady).filter((p) => p.spec.nodeName !== avoid);
-    return ready.length === replicas && now.every((p) => p.spec.nodeName !== avoid);
-  }, 120_000, 50);
+  const done = await poll(
+    async () => {
+      const now = await pods(agent);
+      const ready = now.filter(isReady).filter((p) => p.spec.nodeName !== avoid);
+      return ready.length === replicas && now.every((p) => p.spec.nodeName !== avoid);
+    },
+    120_000,
+    50,
+  );
   if (!done) throw new Error('the replicas did not become ready within 120 s');
   return performance.now() - t0;
 }
@@ -95,7 +102,8 @@ async function main() {
 
   const applyAt = performance.now();
   const applied = spawnSync(
-    process.execPath, [MAIN, '--data-dir', leader.dataDir, 'apply', '-f', manifest],
+    process.execPath,
+    [MAIN, '--data-dir', leader.dataDir, 'apply', '-f', manifest],
     { encoding: 'utf8' },
   );
   if (applied.status !== 0) throw new Error(`apply failed: ${applied.stderr}`);
@@ -116,10 +124,14 @@ async function main() {
   await victim.a.kill();
   const t0 = performance.now();
   if (spawnSync('docker', ['pause', ...stale]).status !== 0) throw new Error('docker pause failed');
-  const marked = poll(async () => {
-    const seen = await Promise.all(survivors.map((s) => notReady(s, victim.a.name)));
-    return seen.every(Boolean) && performance.now() - t0;
-  }, 60_000, 50);
+  const marked = poll(
+    async () => {
+      const seen = await Promise.all(survivors.map((s) => notReady(s, victim.a.name)));
+      return seen.every(Boolean) && performance.now() - t0;
+    },
+    60_000,
+    50,
+  );
   const readyMs = await replicasReady(leader, replicas, t0, victim.a.name);
   const notReadyMs = await marked;
   await sleep(2000);
@@ -134,11 +146,15 @@ async function main() {
   out(`apply -> 4 replicas ready (baseline, container start): ${ms(startMs)}\n`);
   out(`killed ${victim.a.name} (${victim.n} pods, ${stale.length} containers paused)\n`);
   out(`  marked NotReady by both survivors:   ${ms(notReadyMs)}\n`);
-  out(`  last request a balancer sent to it:  ${ms(lastFail)}` +
-    `   goal ${ms(GOAL_DROP_MS)}: ${verdict(lastFail, GOAL_DROP_MS)}\n`);
-  out(`  replacements ready:                  ${ms(readyMs)}` +
-    `   goal ${ms(GOAL_READY_MS)} + container start = ${ms(GOAL_READY_MS + startMs)}: ` +
-    `${verdict(readyMs, GOAL_READY_MS + startMs)}\n`);
+  out(
+    `  last request a balancer sent to it:  ${ms(lastFail)}` +
+      `   goal ${ms(GOAL_DROP_MS)}: ${verdict(lastFail, GOAL_DROP_MS)}\n`,
+  );
+  out(
+    `  replacements ready:                  ${ms(readyMs)}` +
+      `   goal ${ms(GOAL_READY_MS)} + container start = ${ms(GOAL_READY_MS + startMs)}: ` +
+      `${verdict(readyMs, GOAL_READY_MS + startMs)}\n`,
+  );
   out(`  requests after the kill: ${after.length}, failed: ${failed.length}\n`);
   process.exit(0);
 }

@@ -113,8 +113,12 @@ function perSecond(fn) {
 
 function spread(decisions) {
   const counts = new Map();
-  for (const d of decisions) if (d.nodeName) counts.set(d.nodeName, (counts.get(d.nodeName) ?? 0) + 1);
-  return [...counts.entries()].sort().map(([n, c]) => `${n}:${c}`).join(',');
+  for (const d of decisions)
+    if (d.nodeName) counts.set(d.nodeName, (counts.get(d.nodeName) ?? 0) + 1);
+  return [...counts.entries()]
+    .sort()
+    .map(([n, c]) => `${n}:${c}`)
+    .join(',');
 }
 
 function main() {
@@ -134,7 +138,8 @@ function main() {
     const ratio = (real.rate / naive.rate).toFixed(2).padStart(6);
     const goal = real.rate >= GOAL_PER_S ? 'met' : 'MISSED';
     process.stdout.write(
-      `${label.padEnd(24)}${col(naive.rate.toFixed(0))}${col(real.rate.toFixed(0))} ${ratio}  ${goal}\n`,
+      `${label.padEnd(24)}${col(naive.rate.toFixed(0))}${col(real.rate.toFixed(0))}` +
+        ` ${ratio}  ${goal}\n`,
     );
   }
 }

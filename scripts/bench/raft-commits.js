@@ -11,8 +11,9 @@
  * BENCH_WRITE=patch (the default) merge-patches a label of one Service per
  * client; BENCH_WRITE=create creates a ClusterIP Service per write, which
  * also measures the balancers of three agents on one machine fighting for
- * the same gateway port (every write retries and logs every listener). Cluster requests go round-robin to all three
- * servers, so two thirds are forwarded to the leader. Prints the figures
+ * the same gateway port (every write retries and logs every listener).
+ * Cluster requests go round-robin to all three servers, so two thirds are
+ * forwarded to the leader. Prints the figures
  * and their ratio to the baseline.
  */
 const { spawn } = require('node:child_process');
@@ -42,11 +43,16 @@ async function startAgent(n, extra = []) {
   const logFile = path.join(workDir, `agent-${n}.log`);
   const log = fs.openSync(logFile, 'a');
   const args = [
-    AGENT_MAIN, 'agent',
-    '--data-dir', dataDir,
-    '--name', `bench-${n}`,
-    '--listen', `127.0.${octet}.${n}:7946`,
-    '--log-level', process.env.BENCH_LOG_LEVEL ?? 'warn',
+    AGENT_MAIN,
+    'agent',
+    '--data-dir',
+    dataDir,
+    '--name',
+    `bench-${n}`,
+    '--listen',
+    `127.0.${octet}.${n}:7946`,
+    '--log-level',
+    process.env.BENCH_LOG_LEVEL ?? 'warn',
     ...extra,
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', log] });
@@ -58,7 +64,12 @@ async function startAgent(n, extra = []) {
   });
   const socket = path.join(dataDir, 'flotilla.sock');
   const deadline = Date.now() + 30_000;
-  while (!(await request(socket, 'GET', '/version').then(() => true, () => false))) {
+  while (
+    !(await request(socket, 'GET', '/version').then(
+      () => true,
+      () => false,
+    ))
+  ) {
     if (Date.now() > deadline) fail(`agent ${n} did not start; see agent-${n}.log`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -82,7 +93,9 @@ function request(socketPath, method, urlPath, body) {
 
 function service(name) {
   return {
-    apiVersion: 'v1', kind: 'Service', metadata: { name },
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name },
     spec: { type: 'ClusterIP', selector: { app: name }, ports: [{ port: 80 }] },
   };
 }

@@ -39,7 +39,10 @@ async function runProxy(kind, backendPort) {
     const endpoint = { id: 'sink', host: HOST, port: backendPort, nodeName: 'bench' };
     const listen = [{ host: HOST, port: 0 }];
     const report = await lb.sync([
-      { key: 'default/upload', ports: [{ name: 'http', mode: 'http', listen, endpoints: [endpoint] }] },
+      {
+        key: 'default/upload',
+        ports: [{ name: 'http', mode: 'http', listen, endpoints: [endpoint] }],
+      },
     ]);
     port = report.listeners[0].boundPort;
   } else {
@@ -86,11 +89,14 @@ function upload(port, bytes) {
     },
   });
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: HOST, port, method: 'POST', path: '/', agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve(body));
-    });
+    const req = http.request(
+      { host: HOST, port, method: 'POST', path: '/', agent: false },
+      (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve(body));
+      },
+    );
     req.setTimeout(120_000, () => req.destroy(new Error('upload took over 120 s')));
     req.on('error', reject);
     source.pipe(req);
@@ -141,7 +147,8 @@ async function main() {
   const backendPort = backend.address().port;
   const bytes = Math.round(gib * 1024 ** 3);
   const results = [];
-  for (const kind of ['node-pipe', 'flotilla']) results.push(await measure(kind, backendPort, bytes));
+  for (const kind of ['node-pipe', 'flotilla'])
+    results.push(await measure(kind, backendPort, bytes));
   backend.close();
 
   for (const r of results) {

@@ -365,7 +365,10 @@ export class Agent {
     ]);
   }
 
-  /** Waits until this node has applied `index`, its balancer has seen it, and `endpoint` is idle. */
+  /**
+   * Waits until this node has applied `index`, its balancer has seen it,
+   * and `endpoint` is idle.
+   */
   private async drainHere(endpoint: string, index: number, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     const applied = () => Number(this.store?.getMeta('applied_index') ?? 0);

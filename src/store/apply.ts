@@ -287,7 +287,8 @@ function ownerRef(owner: {
 
 function derivedUid(base: string, salt: string): string {
   const h = contentHash({ base, salt }, 32).padEnd(32, '0');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+  const parts = [h.slice(0, 8), h.slice(8, 12), h.slice(12, 16), h.slice(16, 20), h.slice(20, 32)];
+  return parts.join('-');
 }
 
 function putService(store: Store, index: number, manifest: Service, uid: string, now: string) {

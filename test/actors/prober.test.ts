@@ -127,7 +127,7 @@ describe('prober', () => {
     assert.deepEqual(events[2], kill);
   });
 
-  it('turns readiness false after failureThreshold failures and true again on success', async () => {
+  it('turns readiness false after failureThreshold failures, true on success', async () => {
     let calls = 0;
     // ok, ok, then three failures, then ok again.
     const script = [true, true, false, false, false, true];
@@ -142,7 +142,7 @@ describe('prober', () => {
     assert.equal(events.filter((e) => e.type === 'PROBE_FAILED').length, 3);
   });
 
-  it('asks for a restart after failureThreshold liveness failures in a row, not before', async () => {
+  it('asks for a restart after failureThreshold liveness failures, not before', async () => {
     let calls = 0;
     const script = [false, false, true, false, false, false];
     const c = container({ livenessProbe: probe({ failureThreshold: 3 }) });

@@ -135,7 +135,7 @@ describe('rollouts on one node', () => {
   }
 
   for (const replicas of [1, 3, 4, 5, 10]) {
-    it(`rolls ${replicas} replicas over within replicas + maxSurge and replicas - maxUnavailable`, async () => {
+    it(`rolls ${replicas} replicas within replicas + maxSurge and - maxUnavailable`, async () => {
       apply(manifest(replicas, V1));
       await settled(replicas, V1);
       bounds = {
@@ -149,7 +149,7 @@ describe('rollouts on one node', () => {
     });
   }
 
-  it('reports ProgressDeadlineExceeded for an image that cannot be pulled and keeps the old pods', async () => {
+  it('reports ProgressDeadlineExceeded for a missing image, keeping old pods', async () => {
     apply(manifest(4, V1, { deadline: 2 }));
     await settled(4, V1);
     bounds = { max: 5, minReady: 3 };

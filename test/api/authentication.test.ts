@@ -111,7 +111,7 @@ describe('the admin API over HTTPS', () => {
     }
   });
 
-  it('lets a read-only token read, and refuses its writes, backups and token lists with 403', async () => {
+  it('lets a read-only token read; its writes, backups and token lists get 403', async () => {
     assert.equal((await call('GET', DEPLOYMENTS, { token: tokens.readOnly })).status, 200);
     const write = await call('POST', DEPLOYMENTS, {
       token: tokens.readOnly,

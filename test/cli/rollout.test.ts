@@ -137,7 +137,7 @@ describe('flotilla rollout', () => {
   const run = (...args: string[]) => runCli(['--data-dir', api.dataDir, 'rollout', ...args]);
   const lastWrite = (): Recorded => api.writes().at(-1)!;
 
-  it('undoes to the previous revision by putting back its template without the hash label', async () => {
+  it('undoes by putting back the previous template without the hash label', async () => {
     const r = await run('undo', 'deployment/web');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'deployment.apps/web rolled back\n');

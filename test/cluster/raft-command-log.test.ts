@@ -167,7 +167,7 @@ describe('RaftCommandLog in a three-server cluster', () => {
     }
   });
 
-  test('proposals made together commit in call order, each caller getting its own result', async () => {
+  test('proposals made together commit in call order, each with its own result', async () => {
     const cluster = newCluster();
     await cluster.form();
     const leader = await cluster.waitForLeader();

@@ -62,7 +62,7 @@ describe('one agent runs the AwesomeProduct example', { skip }, () => {
     return hosts;
   };
 
-  test('applying the file starts 4 ready pods reachable on the NodePort and on port 80', async () => {
+  test('the file starts 4 ready pods reachable on the NodePort and on port 80', async () => {
     const r = agent.cli(['apply', '-f', EXAMPLE]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n'), [
@@ -83,7 +83,7 @@ describe('one agent runs the AwesomeProduct example', { skip }, () => {
     assert.deepEqual(await hostsAnswering(`http://${agent.address}:80/`), names);
   });
 
-  test('a second agent on the same data directory is refused and the first keeps serving', async () => {
+  test('a second agent on the same data dir is refused; the first keeps serving', async () => {
     const r = agent.cli(['agent', '--name', agent.name, '--listen', `${agent.address}:7947`]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stderr, /an agent is already running on .*; stop it first/);

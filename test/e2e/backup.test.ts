@@ -12,14 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import {
-  ROOT,
-  TestAgent,
-  dockerAvailable,
-  freeLoopbackAddress,
-  httpGet,
-  waitFor,
-} from './harness';
+import { ROOT, TestAgent, dockerAvailable, freeLoopbackAddress, httpGet, waitFor } from './harness';
 
 const EXAMPLE = path.join(ROOT, 'examples', 'awesome-product.yaml');
 const skip = dockerAvailable() ? false : 'no Docker engine on this machine';
@@ -78,7 +71,11 @@ describe('backup and restore of a running agent', { skip }, () => {
     await original.start();
     const applied = original.cli(['apply', '-f', EXAMPLE]);
     assert.equal(applied.code, 0, applied.stderr);
-    await waitFor(() => allReady(original), 45_000, () => original.logs());
+    await waitFor(
+      () => allReady(original),
+      45_000,
+      () => original.logs(),
+    );
     const before = userObjects(original);
 
     const file = path.join(workDir, 'flotilla.backup');
@@ -92,8 +89,16 @@ describe('backup and restore of a running agent', { skip }, () => {
     assert.equal(restore.code, 0, restore.stderr);
     await restored.start();
     assert.deepEqual(userObjects(restored), before);
-    await waitFor(() => allReady(restored), 45_000, () => restored.logs());
-    await waitFor(() => answers(`http://${restored.address}/`), 20_000, () => restored.logs());
+    await waitFor(
+      () => allReady(restored),
+      45_000,
+      () => restored.logs(),
+    );
+    await waitFor(
+      () => answers(`http://${restored.address}/`),
+      20_000,
+      () => restored.logs(),
+    );
   });
 });
 
@@ -115,7 +120,11 @@ describe('recover after quorum is lost for good', { skip }, () => {
     for (const m of joiners) await m.joinTo(`${founder.address}:7946`, token).start();
     const applied = founder.cli(['apply', '-f', EXAMPLE]);
     assert.equal(applied.code, 0, applied.stderr);
-    await waitFor(() => allReady(survivor), 45_000, () => survivor.logs());
+    await waitFor(
+      () => allReady(survivor),
+      45_000,
+      () => survivor.logs(),
+    );
     const before = userObjects(survivor);
     await Promise.all(members.map((m) => m.kill('SIGKILL')));
 
@@ -131,12 +140,23 @@ describe('recover after quorum is lost for good', { skip }, () => {
 
     type NodeJson = Item & { metadata: { annotations?: Record<string, string> } };
     const nodes = items<NodeJson>(recovered, 'nodes');
-    assert.deepEqual(nodes.map((n) => n.metadata.name), [survivor.name]);
+    assert.deepEqual(
+      nodes.map((n) => n.metadata.name),
+      [survivor.name],
+    );
     assert.equal(nodes[0].metadata.annotations?.['flotilla.io/role'], 'leader');
     assert.deepEqual(userObjects(recovered), before);
     const scaled = recovered.cli(['scale', 'deployment', 'awesome-product', '--replicas', '2']);
     assert.equal(scaled.code, 0, scaled.stderr);
-    await waitFor(() => allReady(recovered), 45_000, () => recovered.logs());
-    await waitFor(() => answers(`http://${recovered.address}/`), 20_000, () => recovered.logs());
+    await waitFor(
+      () => allReady(recovered),
+      45_000,
+      () => recovered.logs(),
+    );
+    await waitFor(
+      () => answers(`http://${recovered.address}/`),
+      20_000,
+      () => recovered.logs(),
+    );
   });
 });

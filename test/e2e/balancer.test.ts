@@ -325,7 +325,7 @@ describe('the balancer drops nothing while a Deployment changes', { skip }, () =
     assertNoFailures(t, seen);
   });
 
-  test('rollout restart under load replaces the pod, keeps the image and fails no request', async (t) => {
+  test('rollout restart under load replaces pods, keeps the image, fails nothing', async (t) => {
     const before = new Set(pods('web').map((p) => p.metadata.name));
     const [http80, raw] = webLoads();
     const restarted = (p: PodJson) =>

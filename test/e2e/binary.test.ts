@@ -48,7 +48,11 @@ describe('the single executable runs the example end to end', { skip }, () => {
   test('apply, serve, and keep the containers across a SIGKILL of the agent', async () => {
     const r = agent.cli(['apply', '-f', path.join(ROOT, 'examples', 'awesome-product.yaml')]);
     assert.equal(r.code, 0, r.stderr);
-    await waitFor(() => ready() === 4, 60_000, () => agent.logs().slice(-2000));
+    await waitFor(
+      () => ready() === 4,
+      60_000,
+      () => agent.logs().slice(-2000),
+    );
     const svc = JSON.parse(agent.cli(['get', 'service', 'awesome-product', '-o', 'json']).stdout);
     const nodePort = (svc.items?.[0] ?? svc).spec.ports[0].nodePort;
     const hosts = new Set<string>();

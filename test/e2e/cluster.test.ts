@@ -140,7 +140,7 @@ describe('three agents form a cluster', { skip }, () => {
     }
   });
 
-  test('token create prints a new join token; a wrong token makes a joiner exit at once', async () => {
+  test('token create prints a new join token; a wrong one makes a joiner exit', async () => {
     const printed = first.cli(['token', 'create']);
     assert.equal(printed.code, 0, printed.stderr);
     const made = parseToken(printed.stdout.trim());
@@ -237,7 +237,8 @@ describe('three agents form a cluster', { skip }, () => {
     await waitFor(() => slowPods().filter(isReady).length === 3, 60_000);
     assert.equal(new Set(slowPods().map((p) => p.spec.nodeName)).size, 3, 'one per node');
     const svc = JSON.parse(leader.cli(['get', 'service', 'slow', '-o', 'json']).stdout);
-    const url = `http://${leader.address}:${(svc.items?.[0] ?? svc).spec.ports[0].nodePort}/cgi-bin/stream?2`;
+    const port = (svc.items?.[0] ?? svc).spec.ports[0].nodePort;
+    const url = `http://${leader.address}:${port}/cgi-bin/stream?2`;
     const before = new Set(slowPods().map((p) => p.metadata.name));
 
     // Three clients, each always with a two-second download in flight.
@@ -273,7 +274,7 @@ describe('three agents form a cluster', { skip }, () => {
     assert.equal(leader.cli(['delete', 'deployment', 'slow']).code, 0);
   });
 
-  test("a dead follower's pods move to the others, and on restart it removes its stale containers", async () => {
+  test("a dead follower's pods move; on restart it removes its stale containers", async () => {
     const leaderName = agreedLeader(agents)!;
     const leader = agents.find((a) => a.name === leaderName)!;
     const victim = agents.find(

@@ -28,7 +28,10 @@ interface Result {
 
 /** Table rows as cells, without the AGE column (it ticks between two calls). */
 function rowsOf(table: string): string[][] {
-  const lines = table.trim().split('\n').filter((l) => l.trim() !== '');
+  const lines = table
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   const split = (l: string) => l.trim().split(/\s{2,}/);
   const age = split(lines[0]).indexOf('AGE');
   return lines
@@ -124,7 +127,11 @@ describe('kubectl drives a Flotilla agent', { skip }, () => {
     assert.match(waitForRollout(), /deployment "awesome-product" successfully rolled out/);
     // As on Kubernetes, old pods may still be terminating when the rollout is done.
     const images = () => podsJson().map((p) => p.spec.containers[0].image);
-    await waitFor(() => images().length === 6, 30_000, () => JSON.stringify(images()));
+    await waitFor(
+      () => images().length === 6,
+      30_000,
+      () => JSON.stringify(images()),
+    );
     assert.deepEqual(new Set(images()), new Set(['awesomeproduct/awsprdct:v2']));
   });
 
@@ -180,9 +187,17 @@ describe('kubectl drives a Flotilla agent', { skip }, () => {
     let seen = '';
     watcher.stdout.on('data', (d) => (seen += d));
     try {
-      await waitFor(() => seen.split('\n').length > 4, 20_000, () => seen);
+      await waitFor(
+        () => seen.split('\n').length > 4,
+        20_000,
+        () => seen,
+      );
       ok(['scale', 'deployment', 'awesome-product', '--replicas=5']);
-      await waitFor(() => /ContainerCreating|Pending/.test(seen), 20_000, () => seen);
+      await waitFor(
+        () => /ContainerCreating|Pending/.test(seen),
+        20_000,
+        () => seen,
+      );
     } finally {
       watcher.kill();
     }

@@ -57,8 +57,10 @@ describe('cordon, drain, uncordon and node remove with real agents', { skip }, (
     const token = a.joinToken();
     assert.ok(token, `no join token printed:\n${a.logs()}`);
     for (const agent of [b, c]) await agent.joinTo(`${a.address}:7946`, token).start();
-    await waitFor(() => agents.every((x) => nodeNames(x).length === 3), 30_000, () =>
-      agents.map((x) => x.cli(['get', 'nodes']).stdout).join('\n'),
+    await waitFor(
+      () => agents.every((x) => nodeNames(x).length === 3),
+      30_000,
+      () => agents.map((x) => x.cli(['get', 'nodes']).stdout).join('\n'),
     );
   });
   after(() => Promise.all([...agents, ...late].map((x) => x.cleanup())));
@@ -88,7 +90,10 @@ describe('cordon, drain, uncordon and node remove with real agents', { skip }, (
   };
   const nodesOfPods = (agent: TestAgent) => new Set(pods(agent).map((p) => p.spec.nodeName));
   const statusLine = (agent: TestAgent, node: string) =>
-    agent.cli(['get', 'nodes']).stdout.split('\n').find((l) => l.startsWith(`${node} `)) ?? '';
+    agent
+      .cli(['get', 'nodes'])
+      .stdout.split('\n')
+      .find((l) => l.startsWith(`${node} `)) ?? '';
   const apply = (agent: TestAgent, replicas: number) => {
     const r = agent.cli(['apply', '-f', '-'], manifest(replicas));
     assert.equal(r.code, 0, r.stderr);
@@ -98,17 +103,25 @@ describe('cordon, drain, uncordon and node remove with real agents', { skip }, (
     const r = a.cli(['cordon', c.name]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, `node/${c.name} cordoned\n`);
-    await waitFor(() => /\bReady,SchedulingDisabled\b/.test(statusLine(b, c.name)), 10_000, () =>
-      b.cli(['get', 'nodes']).stdout,
+    await waitFor(
+      () => /\bReady,SchedulingDisabled\b/.test(statusLine(b, c.name)),
+      10_000,
+      () => b.cli(['get', 'nodes']).stdout,
     );
 
     apply(b, 4);
-    await waitFor(() => readyOn(a, 4), 60_000, () => JSON.stringify(pods(a), null, 1));
+    await waitFor(
+      () => readyOn(a, 4),
+      60_000,
+      () => JSON.stringify(pods(a), null, 1),
+    );
     assert.equal(nodesOfPods(a).has(c.name), false);
   });
 
   test('drain evicts the pods of a node, which end up elsewhere', async () => {
-    const before = pods(a).filter((p) => p.spec.nodeName === b.name).map((p) => p.metadata.name);
+    const before = pods(a)
+      .filter((p) => p.spec.nodeName === b.name)
+      .map((p) => p.metadata.name);
     assert.ok(before.length > 0, 'the spread deployment has pods on the drained node');
 
     const r = a.cli(['drain', b.name, '--timeout', '60s']);
@@ -118,7 +131,11 @@ describe('cordon, drain, uncordon and node remove with real agents', { skip }, (
     assert.deepEqual(lines.slice(1, -1).sort(), before.map((n) => `pod/${n} evicted`).sort());
     assert.equal(lines.at(-1), `node/${b.name} drained`);
 
-    await waitFor(() => readyOn(a, 4), 60_000, () => JSON.stringify(pods(a), null, 1));
+    await waitFor(
+      () => readyOn(a, 4),
+      60_000,
+      () => JSON.stringify(pods(a), null, 1),
+    );
     assert.deepEqual([...nodesOfPods(a)], [a.name]);
   });
 
@@ -130,7 +147,11 @@ describe('cordon, drain, uncordon and node remove with real agents', { skip }, (
     }
     assert.doesNotMatch(statusLine(a, b.name), /SchedulingDisabled/);
     apply(a, 7);
-    await waitFor(() => readyOn(a, 7), 60_000, () => JSON.stringify(pods(a), null, 1));
+    await waitFor(
+      () => readyOn(a, 7),
+      60_000,
+      () => JSON.stringify(pods(a), null, 1),
+    );
     const used = nodesOfPods(a);
     assert.ok(used.has(b.name) || used.has(c.name), `pods only on ${[...used]}`);
   });
@@ -174,10 +195,16 @@ describe('cordon, drain, uncordon and node remove with real agents', { skip }, (
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, `node/${c.name} removed\n`);
     const rest = [a.name, b.name].sort();
-    await waitFor(() => [a, b].every((x) => nodeNames(x).join() === rest.join()), 20_000, () =>
-      [a, b].map((x) => x.cli(['get', 'nodes']).stdout).join('\n'),
+    await waitFor(
+      () => [a, b].every((x) => nodeNames(x).join() === rest.join()),
+      20_000,
+      () => [a, b].map((x) => x.cli(['get', 'nodes']).stdout).join('\n'),
     );
-    await waitFor(() => readyOn(b, 7), 60_000, () => JSON.stringify(pods(b), null, 1));
+    await waitFor(
+      () => readyOn(b, 7),
+      60_000,
+      () => JSON.stringify(pods(b), null, 1),
+    );
     assert.equal(nodesOfPods(b).has(c.name), false);
   });
 
@@ -185,12 +212,18 @@ describe('cordon, drain, uncordon and node remove with real agents', { skip }, (
     await c.kill();
     const [cmd, ...pre] = flotillaCommand();
     const args = [
-      ...pre, 'agent',
-      '--data-dir', c.dataDir,
-      '--name', c.name,
-      '--listen', `${c.address}:7946`,
-      '--join', `${a.address}:7946`,
-      '--token', a.joinToken()!,
+      ...pre,
+      'agent',
+      '--data-dir',
+      c.dataDir,
+      '--name',
+      c.name,
+      '--listen',
+      `${c.address}:7946`,
+      '--join',
+      `${a.address}:7946`,
+      '--token',
+      a.joinToken()!,
     ];
     const env = { ...process.env, FLOTILLA_LOG_FORMAT: 'json' };
     const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 30_000, env });
@@ -204,7 +237,9 @@ describe('cordon, drain, uncordon and node remove with real agents', { skip }, (
     const token = a.joinToken()!;
     for (const agent of late) await agent.joinTo(`${a.address}:7946`, token).start();
     const [d, e] = late;
-    await waitFor(() => roles(a)[e.name] === 'non-voter' && roles(a)[d.name] === 'voter', 30_000,
+    await waitFor(
+      () => roles(a)[e.name] === 'non-voter' && roles(a)[d.name] === 'voter',
+      30_000,
       () => a.cli(['get', 'nodes']).stdout,
     );
     const leader = Object.entries(roles(a)).find(([, role]) => role === 'leader')?.[0];
@@ -212,11 +247,15 @@ describe('cordon, drain, uncordon and node remove with real agents', { skip }, (
     const observer = [a, b, d].find((x) => x !== victim)!;
     await victim.kill();
     // Gossip marks it dead in about 2 s; promotion waits DEFAULT_PROMOTE_AFTER_MS (30 s).
-    await waitFor(() => roles(observer)[e.name] === 'voter', 60_000, () =>
-      observer.cli(['get', 'nodes']).stdout,
+    await waitFor(
+      () => roles(observer)[e.name] === 'voter',
+      60_000,
+      () => observer.cli(['get', 'nodes']).stdout,
     );
-    await waitFor(() => roles(observer)[victim.name] === 'non-voter', 10_000, () =>
-      observer.cli(['get', 'nodes']).stdout,
+    await waitFor(
+      () => roles(observer)[victim.name] === 'non-voter',
+      10_000,
+      () => observer.cli(['get', 'nodes']).stdout,
     );
   });
 });

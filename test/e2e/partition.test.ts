@@ -87,7 +87,10 @@ function iptables(args: string[]): void {
 /** Drops every packet between `a` and each of `others`, in both directions. */
 function cutOff(a: string, others: string[]): void {
   for (const b of others) {
-    for (const [src, dst] of [[a, b], [b, a]]) {
+    for (const [src, dst] of [
+      [a, b],
+      [b, a],
+    ]) {
       const match = ['-s', src, '-d', dst, '-m', 'comment', '--comment', RULE_COMMENT];
       iptables(['-I', 'INPUT', ...match, '-j', 'DROP']);
     }
@@ -218,8 +221,10 @@ describe('a leader cut off during a rolling update', { skip }, () => {
   });
 
   test('the cluster runs four ready pods of the old version', async () => {
-    await waitFor(() => agreedLeader(agents) !== undefined, 30_000, () =>
-      agents.map((a) => a.cli(['get', 'nodes']).stdout).join('\n'),
+    await waitFor(
+      () => agreedLeader(agents) !== undefined,
+      30_000,
+      () => agents.map((a) => a.cli(['get', 'nodes']).stdout).join('\n'),
     );
     oldLeader = agents.find((a) => a.name === agreedLeader(agents))!;
     majority = agents.filter((a) => a !== oldLeader);
@@ -246,7 +251,10 @@ describe('a leader cut off during a rolling update', { skip }, () => {
     assert.ok(!rolledOut(oldLeader), 'the rollout finished before the cut');
 
     cutAt = Date.now();
-    cutOff(oldLeader.address, majority.map((a) => a.address));
+    cutOff(
+      oldLeader.address,
+      majority.map((a) => a.address),
+    );
     assert.equal(ownRuleCount(), 4);
     // Sent at once, so that it most likely lands in the old leader's log
     // in its old term, before it notices it is alone.
@@ -258,8 +266,10 @@ describe('a leader cut off during a rolling update', { skip }, () => {
       8_000,
       () => JSON.stringify(logLines(oldLeader).slice(-20)),
     );
-    await waitFor(() => leaderSeenBy(oldLeader) !== oldLeader.name, 8_000, () =>
-      oldLeader.cli(['get', 'nodes']).stdout,
+    await waitFor(
+      () => leaderSeenBy(oldLeader) !== oldLeader.name,
+      8_000,
+      () => oldLeader.cli(['get', 'nodes']).stdout,
     );
     const stopped = logLines(oldLeader).find(lapsed)!;
 
@@ -291,7 +301,11 @@ describe('a leader cut off during a rolling update', { skip }, () => {
       () => majority.map((a) => a.cli(['get', 'nodes']).stdout).join('\n'),
     );
     const newLeader = majority.find((a) => a.name === newLeaderName)!;
-    await waitFor(() => rolledOut(newLeader), 60_000, () => podSummary(newLeader));
+    await waitFor(
+      () => rolledOut(newLeader),
+      60_000,
+      () => podSummary(newLeader),
+    );
     const placed = pods(newLeader).map((p) => p.spec.nodeName);
     assert.ok(!placed.includes(oldLeader.name), `pods left on the cut-off node: ${placed}`);
     assert.equal(ownRuleCount(), 4, 'the partition held for the whole step');
@@ -299,8 +313,10 @@ describe('a leader cut off during a rolling update', { skip }, () => {
 
   test('after healing the old leader follows and exactly four v2 containers run', async () => {
     assert.equal(removeOwnRules(), 4);
-    await waitFor(() => agreedLeader(agents) === newLeaderName, 30_000, () =>
-      agents.map((a) => a.cli(['get', 'nodes']).stdout).join('\n'),
+    await waitFor(
+      () => agreedLeader(agents) === newLeaderName,
+      30_000,
+      () => agents.map((a) => a.cli(['get', 'nodes']).stdout).join('\n'),
     );
     const roles = new Map(
       (nodesSeenBy(oldLeader) ?? []).map((n) => [n.metadata.name, n.metadata.annotations?.[ROLE]]),
@@ -320,7 +336,11 @@ describe('a leader cut off during a rolling update', { skip }, () => {
     };
     await waitFor(exact, 45_000, () => seen);
     for (const agent of agents) {
-      await waitFor(() => rolledOut(agent), 20_000, () => `${agent.name}: ${podSummary(agent)}`);
+      await waitFor(
+        () => rolledOut(agent),
+        20_000,
+        () => `${agent.name}: ${podSummary(agent)}`,
+      );
       const got = agent.cli(['get', 'deployment', 'parted', '-o', 'json']);
       const deployment = JSON.parse(got.stdout);
       assert.equal(deployment.spec.replicas, 4, `the stale-term scale reached ${agent.name}`);

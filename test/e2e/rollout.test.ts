@@ -138,7 +138,7 @@ describe('rollouts, probes and crash backoff on one agent', { skip }, () => {
     );
   }
 
-  test('a rolling update of 4 replicas stays within 5 pods and 3 ready, and apply --wait waits for it', async () => {
+  test('a rolling update of 4 stays within 5 pods and 3 ready; apply --wait waits', async () => {
     apply(deploymentYaml('web', { replicas: 4 }), '--wait', '--timeout', '90s');
     await settled('web', 4, V1);
 
@@ -178,7 +178,7 @@ describe('rollouts, probes and crash backoff on one agent', { skip }, () => {
     );
   });
 
-  test('a rollout to a missing image exceeds its deadline, old pods keep serving, and undo restores them', async () => {
+  test('a missing image exceeds the deadline, old pods serve, undo restores', async () => {
     apply(deploymentYaml('bad', { replicas: 2, deadline: 4 }));
     await settled('bad', 2, V1);
     apply(deploymentYaml('bad', { replicas: 2, deadline: 4, image: MISSING }));
@@ -198,7 +198,7 @@ describe('rollouts, probes and crash backoff on one agent', { skip }, () => {
     assert.equal(annotations['deployment.kubernetes.io/revision'], '3');
   });
 
-  test('with auto-rollback a crash-looping rollout returns to the last completed revision', async () => {
+  test('auto-rollback returns a crash-looping rollout to the last complete one', async () => {
     // The crasher is ready for the second it runs: minReadySeconds keeps
     // that second from counting as available, as in Kubernetes.
     const spec = { replicas: 2, minReady: 3, annotations: { 'flotilla.io/auto-rollback': 'true' } };
@@ -221,7 +221,7 @@ describe('rollouts, probes and crash backoff on one agent', { skip }, () => {
     assert.match(ok('get', 'events'), /Warning\s+RolledBack\s+deployment\/auto/);
   });
 
-  test('with auto-rollback a rollout past its deadline returns to the last completed revision', async () => {
+  test('auto-rollback returns a rollout past its deadline to the last complete one', async () => {
     const annotations = { 'flotilla.io/auto-rollback': 'true' };
     apply(deploymentYaml('late', { replicas: 1, annotations, deadline: 3 }), '--wait');
     apply(deploymentYaml('late', { replicas: 1, annotations, deadline: 3, image: MISSING }));
@@ -232,7 +232,7 @@ describe('rollouts, probes and crash backoff on one agent', { skip }, () => {
     assert.match(why?.message ?? '', /progress deadline/);
   });
 
-  test('revisions and undo follow kubectl: v1, v2, v3, undo, undo, undo --to-revision=1', async () => {
+  test('revisions follow kubectl: v1, v2, v3, undo, undo, undo --to-revision=1', async () => {
     const v = (n: number) =>
       deploymentYaml('hist', { image: n === 1 ? V1 : V2, env: { REV: String(n) } });
     const current = async () => {
@@ -279,7 +279,7 @@ describe('rollouts, probes and crash backoff on one agent', { skip }, () => {
     assert.equal(pod.spec.containers[0].env?.[0].value, '1');
   });
 
-  test('a failing readiness probe takes the pod out of the balancer and a passing one brings it back', async () => {
+  test('a failing readiness probe takes the pod out; a passing one brings it back', async () => {
     const port = 20000 + Math.floor(Math.random() * 9000);
     const probes = `
           readinessProbe:
@@ -344,7 +344,7 @@ spec:
     await waitFor(killed, 10_000, () => ok('get', 'events'));
   });
 
-  test('a crashing container shows CrashLoopBackOff with a growing back-off and its exit code', async () => {
+  test('a crashing container shows CrashLoopBackOff, growing back-off, exit code', async () => {
     apply(deploymentYaml('crash', { image: CRASHER }));
     const delays = new Set<number>();
     let last: PodJson | undefined;

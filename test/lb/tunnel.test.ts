@@ -349,7 +349,7 @@ describe('a stopping agent drains its tunnels', { timeout: 20_000 }, () => {
     await drained;
   });
 
-  test('after the drain new requests are refused like a refused connect and go elsewhere', async () => {
+  test('after the drain, new requests are refused like a connect and go elsewhere', async () => {
     const agent = await startAgent();
     const far = await startBackend('far');
     const near = await startBackend('near');

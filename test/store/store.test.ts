@@ -331,7 +331,7 @@ describe('store: commands and the log', () => {
     rejectsWith(create, 'AlreadyExists');
   });
 
-  it('removes the ReplicaSets of a deleted Deployment, marks its placed pods terminating and removes unplaced ones', () => {
+  it('a deleted Deployment loses its ReplicaSets; placed pods terminate, unplaced go', () => {
     t.apply(deployment('web', { image: 'app:1' }), deployment('other'));
     t.apply(deployment('web', { image: 'app:2' }));
     const [rs1, rs2] = replicaSetsOf(t, 'web');
